@@ -1,0 +1,352 @@
+"""GIFNet, readable top to bottom (CVPR 2025, "One Model for ALL: Low-Level Task Interaction Is a Key to Task-Agnostic
+Image Fusion").
+
+    a, b (N,1,H,W) in [0,1]
+      -> SharedEncoder            F  (N,98,H,W)    dense 3-layer CNN on cat(a, b)
+      -> TwoBranchTransformer     T  (N,98,H,W)    an IVIF branch and an MFIF branch that talk through
+                                                   a shared query (block 0) and a learned gate
+      -> FusionDecoder(F, T)      y  (N,1,H,W)     tanh output mapped to [0,1]
+    Reconstruction(F)             r  (N,1,H,W)     training-only auxiliary branch
+
+No layer changes resolution. Every padding is reflection padding. The transformer runs in one of two modes: "mfif"
+(MFIF-main, used at inference) or "ivif" (IVIF-main, the training step on infrared/visible pairs); in each mode only
+the main branch of the last block reaches the output, so the other half is not computed.
+
+Parameter names are ours; `load_official_state_dict` maps the authors' `Final.model` onto them (see OFFICIAL_KEY_MAP).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange
+
+from .errors import GifnetError
+
+
+@dataclass
+class GIFNetConfig:
+    in_channels: int = 1        # each source is one channel (grey or Y)
+    enc_channels: int = 32      # per encoder layer; F has 2 + 3*32 = 98 channels
+    num_heads: int = 2          # attention heads (head dim 49)
+    window: int = 8             # attention window side (64 tokens)
+    mlp_ratio: int = 2          # MLP hidden = 196
+    depth: int = 2              # transformer blocks (block i is shifted by window/2 when i is odd)
+    bias_hidden: int = 256      # relative-position bias MLP width
+    min_size: int = 8           # smallest H or W the network accepts
+
+    @property
+    def dim(self) -> int:
+        return 2 * self.in_channels + 3 * self.enc_channels
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def conv3x3_reflect(cin: int, cout: int, bias: bool = True) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect", bias=bias)
+
+
+class SharedEncoder(nn.Module):
+    """Dense CNN on the stacked pair: each layer sees the input and all previous layers' outputs."""
+
+    def __init__(self, cfg: GIFNetConfig):
+        super().__init__()
+        c0, c = 2 * cfg.in_channels, cfg.enc_channels
+        self.convs = nn.ModuleList([conv3x3_reflect(c0 + i * c, c) for i in range(3)])
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        feats = [torch.cat([a, b], dim=1)]                         # (N,2,H,W)
+        for conv in self.convs:
+            feats.append(F.relu(conv(torch.cat(feats, dim=1))))    # (N,32,H,W) each
+        return torch.cat(feats, dim=1)                             # (N,98,H,W)
+
+
+class ConvDecoder(nn.Sequential):
+    """(reflect-pad 1, 3x3 conv, ReLU) x3 then 3x3 conv -> 1 channel and tanh. Output in [-1, 1]."""
+
+    def __init__(self, cin: int, widths: tuple[int, ...] = (64, 32, 16)):
+        layers, c = [], cin
+        for w in widths:
+            layers += [conv3x3_reflect(c, w), nn.ReLU()]
+            c = w
+        super().__init__(*layers, conv3x3_reflect(c, 1), nn.Tanh())
+
+
+class RLN(nn.Module):
+    """Re-scaled LayerNorm over (C,H,W) of each sample. Returns the normalised map and a per-channel rescale and rebias
+    predicted from the statistics (used to undo the normalisation on the attention output)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(1, dim, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(1, dim, 1, 1))
+        self.meta_scale = nn.Conv2d(1, dim, 1)   # std -> rescale
+        self.meta_shift = nn.Conv2d(1, dim, 1)   # mean -> rebias
+
+    def forward(self, x: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor] | None = None):
+        if stats is None:
+            stats = self.statistics(x)
+        mean, std = stats                                         # (N,1,1,1) each
+        xn = (x - mean) / std * self.weight + self.bias
+        return xn, self.meta_scale(std), self.meta_shift(mean)
+
+    def statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = torch.sqrt((x - mean).pow(2).mean(dim=(1, 2, 3), keepdim=True) + self.eps)
+        return mean, std
+
+
+def relative_positions(window: int) -> torch.Tensor:
+    """(T,T,2) log-spaced offsets between the T = window^2 tokens of a window (row-major): sign(d) * log(1 + |d|)
+    with d = position(i) - position(j) as (dy, dx)."""
+    ys, xs = torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
+    pos = torch.stack([ys.flatten(), xs.flatten()], dim=-1).float()      # (T,2)
+    d = pos[:, None, :] - pos[None, :, :]                                 # (T,T,2)
+    return torch.sign(d) * torch.log1p(d.abs())
+
+
+class RelativePositionBias(nn.Module):
+    """A small MLP turning window offsets into one additive attention bias per head: (heads, T, T)."""
+
+    def __init__(self, cfg: GIFNetConfig):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(2, cfg.bias_hidden), nn.ReLU(), nn.Linear(cfg.bias_hidden, cfg.num_heads))
+        self.register_buffer("positions", relative_positions(cfg.window), persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        return rearrange(self.mlp(self.positions), "i j h -> h i j")
+
+
+class Branch(nn.Module):
+    """The weights of one task branch inside a block: norm, attention projections, depthwise conv, MLP."""
+
+    def __init__(self, cfg: GIFNetConfig):
+        super().__init__()
+        d = cfg.dim
+        self.norm = RLN(d)
+        self.qk = nn.Conv2d(d, 2 * d, 1)
+        self.v = nn.Conv2d(d, d, 1)
+        self.dwconv = nn.Conv2d(d, d, 5, padding=2, groups=d, padding_mode="reflect")
+        self.proj = nn.Conv2d(d, d, 1)
+        self.mlp = nn.Sequential(nn.Conv2d(d, cfg.mlp_ratio * d, 1), nn.ReLU(), nn.Conv2d(cfg.mlp_ratio * d, d, 1))
+
+
+def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, heads: int, window: int,
+                     shift: int) -> torch.Tensor:
+    """Multi-head attention inside non-overlapping windows of the (optionally shifted) map. q, k, v: (N,C,H,W).
+
+    The map is reflect-padded so windows tile it (shifted: `shift` pixels on the top/left), attended per window with the
+    relative-position bias (heads,T,T), and cropped back to (N,C,H,W)."""
+    n, c, h, w = q.shape
+    pad_b, pad_r = (-h) % window, (-w) % window
+    if shift:  # top/left by `shift`, bottom/right so that the total is a multiple of the window
+        pads = (shift, (window - shift + pad_r) % window, shift, (window - shift + pad_b) % window)
+    else:
+        pads = (0, pad_r, 0, pad_b)
+    qkv = F.pad(torch.cat([q, k, v], dim=1), pads, mode="reflect") if any(pads) else torch.cat([q, k, v], dim=1)
+    hp, wp = qkv.shape[-2:]
+    qkv = rearrange(qkv, "n (three heads d) (wy p1) (wx p2) -> three (n wy wx) heads (p1 p2) d",
+                    three=3, heads=heads, p1=window, p2=window)
+    out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias.to(qkv.dtype))
+    out = rearrange(out, "(n wy wx) heads (p1 p2) d -> n (heads d) (wy p1) (wx p2)",
+                    n=n, wy=hp // window, wx=wp // window, p1=window, p2=window)
+    return out[:, :, shift:shift + h, shift:shift + w]
+
+
+class Block(nn.Module):
+    """One transformer block holding both branches. For a branch x: (xn, s, b) = RLN(x);
+    x = x + Attn(xn) * s + b; x = x + MLP(x). The relative-position bias MLP is shared by the two branches."""
+
+    def __init__(self, cfg: GIFNetConfig, shift: int):
+        super().__init__()
+        self.cfg, self.shift = cfg, shift
+        self.ivif, self.mfif = Branch(cfg), Branch(cfg)
+        self.rel_bias = RelativePositionBias(cfg)
+
+    def branch(self, name: str) -> Branch:
+        return self.ivif if name == "ivif" else self.mfif
+
+    def project(self, br: Branch, x: torch.Tensor):
+        """Norm and q/k/v projections of one branch: returns (q, k, v, rescale, rebias)."""
+        xn, rescale, rebias = br.norm(x)
+        q, k = br.qk(xn).chunk(2, dim=1)                          # (N,98,H,W) each
+        return q, k, br.v(xn), rescale, rebias
+
+    def finish(self, br: Branch, x: torch.Tensor, q, k, v, rescale, rebias, bias: torch.Tensor) -> torch.Tensor:
+        attn = window_attention(q, k, v, bias, self.cfg.num_heads, self.cfg.window, self.shift)
+        x = x + br.proj(br.dwconv(v) + attn) * rescale + rebias
+        return x + br.mlp(x)
+
+    def forward_single(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Only one branch, using its own query (the last block at inference)."""
+        br = self.branch(name)
+        q, k, v, s, b = self.project(br, x)
+        return self.finish(br, x, q, k, v, s, b, self.rel_bias())
+
+    def forward_shared_query(self, main: str, x_main: torch.Tensor, x_other: torch.Tensor, detach_other: bool = False):
+        """Both branches, the other branch attending with the *main* branch's query (block 0)."""
+        other = "mfif" if main == "ivif" else "ivif"
+        bm, bo = self.branch(main), self.branch(other)
+        bias = self.rel_bias()
+        qm, km, vm, sm, rm = self.project(bm, x_main)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not detach_other):
+            _, ko, vo, so, ro = self.project(bo, x_other)
+            x_other = self.finish(bo, x_other, qm, ko, vo, so, ro, bias)
+        return self.finish(bm, x_main, qm, km, vm, sm, rm, bias), x_other
+
+
+class TwoBranchTransformer(nn.Module):
+    """Task-interaction transformer. mode="mfif" (inference): block 0 runs both branches with the IVIF branch borrowing
+    the MFIF query, then x_mfif += gate_mfif * x_ivif; block 1 runs the MFIF branch alone. mode="ivif" mirrors it."""
+
+    def __init__(self, cfg: GIFNetConfig):
+        super().__init__()
+        d = cfg.dim
+        self.embed_ivif = conv3x3_reflect(d, d)
+        self.embed_mfif = conv3x3_reflect(d, d)
+        self.blocks = nn.ModuleList([Block(cfg, shift=(cfg.window // 2) * (i % 2)) for i in range(cfg.depth)])
+        self.gate_ivif = nn.Parameter(torch.zeros(1))   # how much MFIF feeds IVIF (mode "ivif")
+        self.gate_mfif = nn.Parameter(torch.zeros(1))   # how much IVIF feeds MFIF (mode "mfif")
+        self.unembed = conv3x3_reflect(d, d)
+
+    def forward(self, f_ivif: torch.Tensor, f_mfif: torch.Tensor, mode: str = "mfif",
+                detach_other: bool = False) -> torch.Tensor:
+        if mode not in ("ivif", "mfif"):
+            raise ValueError(f"mode must be 'ivif' or 'mfif', got {mode!r}")
+        h, w = f_ivif.shape[-2:]
+        pad = (0, (-w) % 4, 0, (-h) % 4)                                   # right/bottom to a multiple of 4
+        x_i = self.embed_ivif(F.pad(f_ivif, pad, mode="reflect") if any(pad) else f_ivif)
+        x_m = self.embed_mfif(F.pad(f_mfif, pad, mode="reflect") if any(pad) else f_mfif)
+        main, other = (x_m, x_i) if mode == "mfif" else (x_i, x_m)
+        gate = self.gate_mfif if mode == "mfif" else self.gate_ivif
+        for i, block in enumerate(self.blocks):
+            if i == 0:
+                main, other = block.forward_shared_query(mode, main, other, detach_other)
+                main = main + gate * other
+            elif i < len(self.blocks) - 1:
+                raise NotImplementedError("the release uses depth 2; deeper stacks are not defined")
+            else:
+                main = block.forward_single(mode, main)
+        return self.unembed(main)[:, :, :h, :w]                            # (N,98,H,W)
+
+
+class FusionDecoder(nn.Module):
+    """cat(F, T) -> 1x1 196->98 (no bias), ReLU, 1x1 98->128 (no bias) -> ConvDecoder -> (tanh + 1) / 2."""
+
+    def __init__(self, cfg: GIFNetConfig):
+        super().__init__()
+        d = cfg.dim
+        self.squeeze = nn.Conv2d(2 * d, d, 1, bias=False)
+        self.expand = nn.Conv2d(d, 128, 1, bias=False)
+        self.decoder = ConvDecoder(128)
+
+    def forward(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        z = self.expand(F.relu(self.squeeze(torch.cat([f, t], dim=1))))  # (N,128,H,W)
+        return self.decoder(z) / 2 + 0.5                                  # (N,1,H,W) in [0,1]
+
+
+class GIFNet(nn.Module):
+    """`model(a, b)`: two (N,1,H,W) sources in [0,1] -> the fused (N,1,H,W) image in [0,1]. Slot order matters
+    (see gifnet.pipeline.TASKS)."""
+
+    def __init__(self, config: GIFNetConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or GIFNetConfig()
+        self.encoder = SharedEncoder(cfg)
+        self.transformer = TwoBranchTransformer(cfg)
+        self.decoder = FusionDecoder(cfg)
+        self.reconstruction = ConvDecoder(cfg.dim)   # training-only auxiliary branch
+
+    def check_inputs(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        if a.ndim != 4 or a.shape[1] != self.config.in_channels or a.shape != b.shape:
+            raise GifnetError(f"model inputs must both be (N,1,H,W) tensors of one shape, got {tuple(a.shape)} and "
+                              f"{tuple(b.shape)}")
+        if min(a.shape[-2:]) < self.config.min_size:
+            raise GifnetError(f"image is {a.shape[-1]}x{a.shape[-2]} pixels; GIFNet needs at least "
+                              f"{self.config.min_size}x{self.config.min_size}")
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        self.check_inputs(a, b)
+        f = self.encoder(a, b)                          # (N,98,H,W)
+        t = self.transformer(f, f, mode="mfif")         # (N,98,H,W)
+        return self.decoder(f, t)                       # (N,1,H,W)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+# ------------------------------------------------------------------------------------------- the authors' checkpoint
+_T = "extractor_multask.SwinTransformerSpecific."
+# Checkpoint tensors the release stores but never uses in any forward pass (the gate after block 1 in either mode).
+OFFICIAL_UNUSED = (_T + "layer1.weights.1", _T + "layer1.weights_mfif.1")
+# Constant buffers in the checkpoint that we compute instead; loading checks they match.
+OFFICIAL_BUFFERS = {_T + f"layer1.blocks.{i}.attn.attn.relative_positions": f"transformer.blocks.{i}.rel_bias.positions"
+                    for i in range(2)}
+
+
+def official_key_map() -> dict[str, str]:
+    """authors' key -> our key, for every parameter of GIFNet."""
+    m = {f"getSharedFeatures.conv_{i + 1}.conv2d.{p}": f"encoder.convs.{i}.{p}" for i in range(3) for p in ("weight", "bias")}
+    for ours, theirs in (("reconstruction", "decoder_rec.decoder"), ("decoder.decoder", "cnnDecoder.decoder")):
+        for i, j in enumerate((1, 4, 7, 10)):
+            for p in ("weight", "bias"):
+                m[f"{theirs}.{j}.{p}"] = f"{ours}.{2 * i}.{p}"
+    m["cnnDecoder.fuseComplementFeatures.mlp.0.weight"] = "decoder.squeeze.weight"
+    m["cnnDecoder.fuseComplementFeatures.mlp.2.weight"] = "decoder.expand.weight"
+    for p in ("weight", "bias"):
+        m[f"{_T}patch_embed_ivif.proj.{p}"] = f"transformer.embed_ivif.{p}"
+        m[f"{_T}patch_embed_mfif.proj.{p}"] = f"transformer.embed_mfif.{p}"
+        m[f"{_T}patch_unembed.proj.0.{p}"] = f"transformer.unembed.{p}"
+    m[f"{_T}layer1.weights.0"] = "transformer.gate_ivif"
+    m[f"{_T}layer1.weights_mfif.0"] = "transformer.gate_mfif"
+    # per-branch modules: the release's IVIF copy -> its MFIF copy -> our name
+    per_branch = [("norm1", "norm1_mfif", "norm"), ("norm1.meta1", "norm1_mfif.meta1", "norm.meta_scale"),
+                  ("norm1.meta2", "norm1_mfif.meta2", "norm.meta_shift"), ("attn.QK", "attn.QK_mfif", "qk"),
+                  ("attn.V", "attn.V_mfif", "v"), ("attn.conv", "attn.conv_mfif", "dwconv"),
+                  ("attn.proj", "attn.proj_mfif", "proj"), ("mlp.mlp.0", "mlp_mfif.mlp.0", "mlp.0"),
+                  ("mlp.mlp.2", "mlp_mfif.mlp.2", "mlp.2")]
+    for i in range(2):
+        src, dst = f"{_T}layer1.blocks.{i}.", f"transformer.blocks.{i}."
+        for p in ("weight", "bias"):
+            for ivif, mfif, ours in per_branch:
+                m[f"{src}{ivif}.{p}"] = f"{dst}ivif.{ours}.{p}"
+                m[f"{src}{mfif}.{p}"] = f"{dst}mfif.{ours}.{p}"
+            for j in (0, 2):  # Linear 2->256, ReLU, Linear 256->heads (shared by both branches)
+                m[f"{src}attn.attn.meta.{j}.{p}"] = f"{dst}rel_bias.mlp.{j}.{p}"
+    return m
+
+
+def convert_official_state_dict(official: dict[str, torch.Tensor], source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Map the authors' state dict onto our names. Every checkpoint tensor must be accounted for (mapped, a checked
+    constant buffer, or one of the two documented unused gates), every parameter of ours must be filled, shapes must
+    agree; otherwise a GifnetError lists what is wrong."""
+    key_map = official_key_map()
+    ours_shapes = {k: v.shape for k, v in GIFNet().state_dict().items()}
+    problems = []
+    unknown = set(official) - set(key_map) - set(OFFICIAL_UNUSED) - set(OFFICIAL_BUFFERS)
+    missing = set(key_map) - set(official)
+    if unknown:
+        problems.append(f"unexpected keys {sorted(unknown)[:5]}")
+    if missing:
+        problems.append(f"missing keys {sorted(missing)[:5]}")
+    out = {}
+    for theirs, ours in key_map.items():
+        if theirs not in official:
+            continue
+        t = official[theirs]
+        if t.shape != ours_shapes[ours]:
+            problems.append(f"{theirs}: shape {tuple(t.shape)}, expected {tuple(ours_shapes[ours])}")
+        out[ours] = t.float()
+    for theirs, window_key in OFFICIAL_BUFFERS.items():
+        if theirs in official and not torch.allclose(official[theirs].float(), relative_positions(8), atol=1e-5):
+            problems.append(f"{theirs}: relative positions differ from this implementation's")
+    if set(out) != set(ours_shapes) and not problems:
+        problems.append(f"parameters not filled: {sorted(set(ours_shapes) - set(out))[:5]}")
+    if problems:
+        raise GifnetError(f"{source}: not a GIFNet checkpoint of the release's layout: " + "; ".join(problems))
+    return out
