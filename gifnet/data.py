@@ -111,7 +111,8 @@ def random_focus_mask(shape: tuple[int, int], rng: np.random.Generator, cfg: Foc
     mask = (field_ > np.quantile(field_, 1 - cover)).astype(np.float32)
     if cfg.feather > 0:
         mask = convolve(mask, gaussian_kernel(cfg.feather))
-        mask = np.where(mask > 0.99, 1.0, np.where(mask < 0.01, 0.0, mask)).astype(np.float32)  # exact 0/1 away from edges
+        # exactly 0 or 1 away from the boundary (the Gaussian's far tail would otherwise leave 1 - 1e-7 everywhere)
+        mask = np.where(mask > 0.99, 1.0, np.where(mask < 0.01, 0.0, mask)).astype(np.float32)
     return mask
 
 
@@ -125,7 +126,8 @@ def synthesize_multifocus(sharp: np.ndarray, rng: np.random.Generator | int | No
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     sharp = np.asarray(sharp, dtype=np.float32)
     if sharp.ndim != 2:
-        raise GifnetError(f"synthesize_multifocus needs a grey (H, W) image, got shape {sharp.shape}; use gifnet.image.luma")
+        raise GifnetError(f"synthesize_multifocus needs a grey (H, W) image, got shape {sharp.shape}; "
+                          "use gifnet.image.luma")
     mask = random_focus_mask(sharp.shape, rng, cfg)
     k_near, k_far = random_kernel(rng, cfg), random_kernel(rng, cfg)
     near = mask * sharp + (1 - mask) * convolve(sharp, k_near)

@@ -4,7 +4,7 @@ Defined here in plain torch (torchvision is not a dependency). Parameter names f
 ImageNet weights `timm/densenet121.tv_in1k` (the original torchvision weights, Apache-2.0; `model.safetensors`,
 32.3 MB), so its `state_dict` loads without renaming:
 
-    features.conv0                       7x7/2 conv 3->64        features.norm0   batch norm (+ ReLU, then 3x3/2 max pool)
+    features.conv0, features.norm0       7x7/2 conv 3->64, batch norm (+ ReLU, then 3x3/2 max pool)
     features.denseblock{1..4}.denselayer{j}.{norm1,conv1,norm2,conv2}
                                          BN-ReLU-1x1 conv (-> 128) - BN-ReLU-3x3 conv (-> 32 new channels)
     features.transition{1..3}.{norm,conv}  BN-ReLU-1x1 conv (halves the channels), 2x2 average pool
@@ -20,8 +20,8 @@ import logging
 import os
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from .errors import GifnetError
 
@@ -116,7 +116,8 @@ def load_state(model: DenseNet121, state: dict[str, torch.Tensor], source: str) 
     state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unknown = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(v.shape)}!={tuple(own[k].shape)}" for k, v in state.items() if k in own and v.shape != own[k].shape]
+    wrong = [f"{k} {tuple(v.shape)}!={tuple(own[k].shape)}" for k, v in state.items()
+             if k in own and v.shape != own[k].shape]
     if missing or unknown or wrong:
         raise GifnetError(f"{source}: not DenseNet-121 weights in timm layout (missing {missing[:3]}, unexpected "
                           f"{unknown[:3]}, wrong shapes {wrong[:3]}); use {HUB_REPO}")

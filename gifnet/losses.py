@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from .errors import GifnetError
 
@@ -29,12 +29,18 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)   # Wang, Simoncelli 
 
 
 # ------------------------------------------------------------------------------------------------------------ SSIM
-def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
-                    device: torch.device | str | None = None) -> torch.Tensor:
-    """A normalised 2-D Gaussian, `(1, 1, size, size)`."""
+def gaussian_1d(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
+                device: torch.device | str | None = None) -> torch.Tensor:
+    """A normalised 1-D Gaussian of `size` taps, `(size,)`."""
     x = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2
     g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
+    return (g / g.sum()).to(dtype)
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str | None = None) -> torch.Tensor:
+    """A normalised 2-D Gaussian, `(1, 1, size, size)` (the outer product of two `gaussian_1d`)."""
+    g = gaussian_1d(size, sigma, torch.float64, device)
     return torch.outer(g, g).to(dtype)[None, None]
 
 
@@ -47,10 +53,11 @@ def ssim_and_contrast(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma:
         ssim = (2 m_x m_y + C1) / (m_x^2 + m_y^2 + C1) * cs,    C1 = (0.01 L)^2, C2 = (0.03 L)^2.
     """
     c = x.shape[1]
-    w = gaussian_window(window, sigma, x.dtype, x.device).expand(c, 1, window, window)
+    g = gaussian_1d(window, sigma, x.dtype, x.device)
+    gy, gx = g.view(1, 1, -1, 1).expand(c, 1, -1, 1), g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
 
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, w, groups=c)
+    def blur(t: torch.Tensor) -> torch.Tensor:   # separable: a column pass then a row pass ('valid' positions)
+        return F.conv2d(F.conv2d(t, gy, groups=c), gx, groups=c)
 
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mx, my = blur(x), blur(y)
@@ -75,7 +82,8 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, variant: str = "release", data_ran
         image must be at least 176 pixels on its shorter side (11 at the coarsest scale).
     """
     if x.shape != y.shape or x.ndim != 4:
-        raise GifnetError(f"ms_ssim needs two (N,C,H,W) tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise GifnetError(f"ms_ssim needs two (N,C,H,W) tensors of one shape, got {tuple(x.shape)} and "
+                          f"{tuple(y.shape)}")
     if variant not in ("release", "standard"):
         raise GifnetError(f"ms_ssim variant must be 'release' or 'standard', got {variant!r}")
     levels = len(weights)
@@ -158,11 +166,11 @@ class DenseNetEnergy(nn.Module):
         self.temperature = temperature
 
     @classmethod
-    def from_hub(cls, temperature: float = 1.0, **kwargs) -> "DenseNetEnergy":
+    def from_hub(cls, temperature: float = 1.0, **kwargs) -> DenseNetEnergy:
         from .densenet import load_densenet121
         return cls(load_densenet121(**kwargs), temperature)
 
-    def train(self, mode: bool = True) -> "DenseNetEnergy":
+    def train(self, mode: bool = True) -> DenseNetEnergy:
         super().train(mode)
         self.network.eval()           # batch norm stays in inference mode
         return self
@@ -221,6 +229,6 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     return 10 * torch.log10(data_range ** 2 / mse_per_sample(x.float(), y.float()))
 
 
-__all__ = ["MS_SSIM_WEIGHTS", "gaussian_window", "ssim_and_contrast", "ms_ssim", "high_pass", "GradientEnergy",
-           "DenseNetEnergy", "make_information_source", "information_weights", "mse_per_sample", "intensity_loss",
-           "reconstruction_loss", "psnr"]
+__all__ = ["MS_SSIM_WEIGHTS", "DenseNetEnergy", "GradientEnergy", "gaussian_1d", "gaussian_window", "high_pass",
+           "information_weights", "intensity_loss", "make_information_source", "ms_ssim", "mse_per_sample", "psnr",
+           "reconstruction_loss", "ssim_and_contrast"]
