@@ -1,0 +1,215 @@
+"""The `gifnet` command line. Each subcommand is an `_add_<name>(subparsers)` function plus its handler; every input
+problem ends as one line `gifnet: error: ...` on stderr and a non-zero exit, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import GifnetError
+
+log = logging.getLogger("gifnet")
+
+EXAMPLES = """examples:
+  gifnet fuse ir.png vis.jpg -o fused.png --task ivif          infrared + visible (colour from the visible)
+  gifnet fuse near.jpg far.jpg -o fused.png --task mfif        multi-focus
+  gifnet fuse pet.png mri.png -o fused.png --task medical      PET/SPECT + MRI (colour from PET/SPECT)
+  gifnet fuse ir/ vis/ -o fused/ --task ivif                   two folders, files paired by name
+  gifnet enhance dark.jpg -o enhanced.png                      single-image enhancement
+  gifnet fuse-ms ms.tif pan.tif -o sharpened.tif               every band of a multispectral image + PAN
+weights: --weights takes a .model/.safetensors file, a save_pretrained folder, 'official' or a Hub id org/name@rev;
+the default is $GIFNET_WEIGHTS if set, else the bundled weights."""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, help="output file (or folder when the inputs are folders)")
+    p.add_argument("--weights", default=None, help="weights source (default: $GIFNET_WEIGHTS or the bundled weights)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+# ------------------------------------------------------------------------------------------------------------ fuse
+def _add_fuse(sub) -> None:
+    from .pipeline import TASKS
+
+    p = sub.add_parser("fuse", help="fuse two images (or two folders of images paired by name)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("a", help="first source: image or folder (infrared, near focus, over-exposed, PET/SPECT, NIR, band)")
+    p.add_argument("b", help="second source: image or folder (visible, far focus, under-exposed, MRI, visible, PAN)")
+    p.add_argument("--task", default="auto", choices=list(TASKS), help="fusion task: sets colour handling (default auto)")
+    p.add_argument("--resize", action="store_true", help="resample the second image to the first's size if they differ")
+    _common(p)
+    p.set_defaults(handler=_run_fuse)
+
+
+def _run_fuse(args) -> int:
+    from .image import write_image
+    from .pipeline import fuse
+
+    a, b, out = Path(args.a), Path(args.b), Path(args.output)
+    if a.is_dir() or b.is_dir():
+        if not (a.is_dir() and b.is_dir()):
+            raise GifnetError(f"{a if not a.is_dir() else b}: mix of a folder and a file; give two folders or two files")
+        return _run_folders(a, b, out, args, lambda x, y, m: fuse(x, y, task=args.task, model=m, resize=args.resize))
+    _refuse_existing(out, args.overwrite)
+    model = _load(args.weights)
+    write_image(fuse(a, b, task=args.task, model=model, resize=args.resize), out, overwrite=args.overwrite)
+    log.info("wrote %s", out)
+    return 0
+
+
+def pair_by_name(dir_a: Path, dir_b: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Pair the images of two folders by file name without extension; returns (pairs, unpaired files)."""
+    from .image import list_images
+
+    files_a, files_b = list_images(dir_a), list_images(dir_b)
+    for d, files in ((dir_a, files_a), (dir_b, files_b)):
+        if not files:
+            raise GifnetError(f"{d}: no images in this folder (looked for .png, .jpg, .tif, .bmp, ...)")
+    by_a, by_b = {p.stem: p for p in files_a}, {p.stem: p for p in files_b}
+    pairs = [(by_a[k], by_b[k]) for k in sorted(by_a.keys() & by_b.keys())]
+    unpaired = sorted([by_a[k] for k in by_a.keys() - by_b.keys()] + [by_b[k] for k in by_b.keys() - by_a.keys()])
+    if not pairs:
+        raise GifnetError(f"no file names in common between {dir_a} and {dir_b}; pairs must share a name (a/1.png, b/1.jpg)")
+    return pairs, unpaired
+
+
+def _run_folders(dir_a: Path, dir_b: Path, out: Path, args, fuse_one) -> int:
+    from tqdm import tqdm
+
+    from .image import write_image
+
+    if out.exists() and not out.is_dir():
+        raise GifnetError(f"{out}: exists and is a file; with two input folders -o must be a folder")
+    pairs, unpaired = pair_by_name(dir_a, dir_b)
+    targets = [out / f"{pa.stem}.png" for pa, _ in pairs]
+    clashes = [t for t in targets if t.exists()]
+    if clashes and not args.overwrite:
+        raise GifnetError(f"{len(clashes)} output file(s) already exist in {out} (e.g. {clashes[0].name}); "
+                          "pass --overwrite or choose another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GifnetError(f"{out}: cannot create the output folder ({e.strerror})") from None
+    for f in unpaired:
+        log.warning("unpaired, skipped: %s", f)
+    model = _load(args.weights)
+    failed = []
+    for (pa, pb), target in zip(tqdm(pairs, desc="fusing", unit="pair"), targets):
+        try:
+            write_image(fuse_one(pa, pb, model), target, overwrite=args.overwrite)
+        except GifnetError as e:
+            failed.append(pa.stem)
+            tqdm.write(f"gifnet: skipped {pa.stem}: {e}")
+    done = len(pairs) - len(failed)
+    log.info("fused %d of %d pairs into %s; %d failed; %d unpaired", done, len(pairs), out, len(failed), len(unpaired))
+    return 1 if failed else 0
+
+
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise GifnetError(f"{out}: already exists; choose another name or pass --overwrite")
+
+
+def _load(weights: Optional[str]):
+    from .hub import load_model
+
+    return load_model(weights)
+
+
+# --------------------------------------------------------------------------------------------------------- enhance
+def _add_enhance(sub) -> None:
+    p = sub.add_parser("enhance", help="enhance a single image (or every image of a folder)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("image", help="image or folder")
+    _common(p)
+    p.set_defaults(handler=_run_enhance)
+
+
+def _run_enhance(args) -> int:
+    from .image import write_image
+    from .pipeline import enhance
+
+    src, out = Path(args.image), Path(args.output)
+    if src.is_dir():
+        return _run_folders(src, src, out, args, lambda x, _, m: enhance(x, model=m))
+    _refuse_existing(out, args.overwrite)
+    write_image(enhance(src, model=_load(args.weights)), out, overwrite=args.overwrite)
+    log.info("wrote %s", out)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------- fuse-ms
+def _add_fuse_ms(sub) -> None:
+    p = sub.add_parser("fuse-ms", help="pansharpen: fuse every band of a multispectral image with a panchromatic one",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="MS", help="a multi-band TIFF or several single-band images, then PAN")
+    p.add_argument("--resize", action="store_true", help="upsample the bands to PAN's size if they differ")
+    _common(p)
+    p.set_defaults(handler=_run_fuse_ms)
+
+
+def _run_fuse_ms(args) -> int:
+    from .image import write_image
+    from .pipeline import fuse_multispectral
+
+    if len(args.inputs) < 2:
+        raise GifnetError("fuse-ms needs the multispectral image (or its bands) and then the PAN image")
+    *ms, pan = args.inputs
+    out = Path(args.output)
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise GifnetError(f"{out}: multi-band results are written as TIFF; use a .tif output name")
+    _refuse_existing(out, args.overwrite)
+    result = fuse_multispectral(ms if len(ms) > 1 else ms[0], pan, model=_load(args.weights), resize=args.resize)
+    write_image(result, out, overwrite=args.overwrite)
+    log.info("wrote %s (%d bands)", out, result.shape[2])
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="gifnet", description="GIFNet image fusion (CVPR 2025) from the command line",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"gifnet {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_fuse, _add_enhance, _add_fuse_ms):
+        add(sub)
+    return parser
+
+
+def _setup_logging() -> None:
+    """Library messages (logger "gifnet.*") as `gifnet: ...` lines on the current stderr, INFO and up."""
+    for h in [h for h in log.handlers if getattr(h, "gifnet_cli", False)]:
+        log.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.gifnet_cli = True
+    handler.setFormatter(logging.Formatter("gifnet: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging()
+    try:
+        return args.handler(args)
+    except GifnetError as e:
+        if args.debug:
+            raise
+        print(f"gifnet: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gifnet: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("gifnet: error: out of memory; use a smaller image", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The one place that turns a weights *source* into a ready GIFNet: `load_model(source)`.
+
+A source is one of
+    None                  -> $GIFNET_WEIGHTS if set, else DEFAULT_WEIGHTS
+    "official"            -> the authors' released checkpoint, downloaded once from its public GitHub URL into the user
+                             cache and verified by sha256 (we may not redistribute it, so it is never bundled)
+    a .model/.pt/.pth file-> an authors'-layout state dict, read with torch.load(weights_only=True) and key-mapped
+    a .safetensors file   -> our weights (config.json next to it is used when present)
+    a folder              -> a save_pretrained folder (config.json + model.safetensors)
+    "org/name[@revision]" -> a Hugging Face Hub repository saved with `GIFNet.save_pretrained`/`push_to_hub`
+Local paths win over Hub ids when both could match.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import GifnetError
+from .model import GIFNet, GIFNetConfig, convert_official_state_dict
+
+log = logging.getLogger(__name__)
+
+OFFICIAL_URL = "https://github.com/AWCXV/GIFNet/raw/main/model/Final.model"
+OFFICIAL_SHA256 = "bfc1dfef0d5b386b0c04f172daf8f6af52ba395f26dc3dd5757425fd32eb1038"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The weights used when nothing is asked for. Until this project's own weights land in weights/, the authors'.
+DEFAULT_WEIGHTS = "official"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+PathLike = Union[str, os.PathLike]
+
+
+def cache_dir() -> Path:
+    """$GIFNET_CACHE, else $XDG_CACHE_HOME/gifnet, else ~/.cache/gifnet."""
+    if os.environ.get("GIFNET_CACHE"):
+        return Path(os.environ["GIFNET_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gifnet"
+
+
+def offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("GIFNET_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def sha256_of(path: PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(url: str, dest: Path, sha256: str) -> Path:
+    """Fetch `url` (https or file://) to `dest` unless a copy with the right sha256 is already there. Written to a
+    temp file first and moved into place only after the checksum matches, so an interrupted download leaves nothing."""
+    if dest.is_file() and sha256_of(dest) == sha256:
+        return dest
+    if offline():
+        raise GifnetError(f"{dest.name} is not in the cache ({dest.parent}) and offline mode is on; unset "
+                          f"GIFNET_OFFLINE/HF_HUB_OFFLINE or download {url} yourself and pass its path")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    from tqdm.auto import tqdm
+
+    fd, tmp = tempfile.mkstemp(prefix=".download-", dir=dest.parent)
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r, os.fdopen(fd, "wb") as f:
+            total = int(r.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=total is None) as bar:
+                for chunk in iter(lambda: r.read(1 << 20), b""):
+                    f.write(chunk)
+                    h.update(chunk)
+                    bar.update(len(chunk))
+        if h.hexdigest() != sha256:
+            raise GifnetError(f"{url}: downloaded file has sha256 {h.hexdigest()[:16]}..., expected {sha256[:16]}...; "
+                              "the file changed or the download was corrupted; try again or download it by hand")
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        raise GifnetError(f"could not download {url} ({getattr(e, 'reason', e)}); check your connection, or download "
+                          "it yourself and pass the file's path") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("downloaded %s to %s", url, dest)
+    return dest
+
+
+def official_checkpoint() -> Path:
+    """Path to the authors' `Final.model` in the cache, downloading it first if needed ($GIFNET_OFFICIAL_URL overrides
+    the URL, e.g. a file:// mirror)."""
+    url = os.environ.get("GIFNET_OFFICIAL_URL", OFFICIAL_URL)
+    return download(url, cache_dir() / "official" / "Final.model", OFFICIAL_SHA256)
+
+
+# ------------------------------------------------------------------------------------------------------- load / save
+def load_model(source: Optional[PathLike] = None, device: Union[str, torch.device] = "cpu") -> GIFNet:
+    """Resolve `source` (see module doc) and return a GIFNet in eval mode on `device`."""
+    source = source if source is not None else os.environ.get("GIFNET_WEIGHTS") or DEFAULT_WEIGHTS
+    model = _load(source)
+    return model.to(device).eval()
+
+
+def _load(source: PathLike) -> GIFNet:
+    if isinstance(source, GIFNet):
+        return source
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if text == "official":
+        return load_official(official_checkpoint())
+    if path.is_dir():
+        return load_folder(path)
+    if path.is_file():
+        if path.suffix == ".safetensors":
+            return load_safetensors(path)
+        return load_official(path)
+    if HUB_ID.match(text) and not text.startswith((".", "/")):
+        return load_from_hub(text)
+    raise GifnetError(f"{text}: weights not found; give a .model/.safetensors file, a save_pretrained folder, "
+                      "'official', or a Hub id like org/name@revision")
+
+
+def load_official(path: Path) -> GIFNet:
+    """An authors'-layout checkpoint (plain state dict), read without unpickling arbitrary objects."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise GifnetError(f"{path}: not a readable PyTorch state dict ({str(e).splitlines()[0][:120]}); only plain "
+                          "tensors are loaded, never pickled code") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise GifnetError(f"{path}: expected a state dict, found {type(state).__name__}")
+    if all(k in GIFNet().state_dict() for k in state):       # already in our naming
+        return _from_state(state, GIFNetConfig(), path)
+    return _from_state(convert_official_state_dict(state, source=str(path)), GIFNetConfig(), path)
+
+
+def load_safetensors(path: Path) -> GIFNet:
+    config_path = path.parent / "config.json"
+    config = read_config(config_path) if config_path.is_file() else GIFNetConfig()
+    try:
+        state = load_file(path)
+    except Exception as e:
+        raise GifnetError(f"{path}: not a readable safetensors file ({e})") from None
+    return _from_state(state, config, path)
+
+
+def load_folder(folder: Path) -> GIFNet:
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        found = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
+        raise GifnetError(f"{folder}: no model.safetensors in this folder (found: {found}); pass a save_pretrained "
+                          "folder or a weights file")
+    return load_safetensors(weights)
+
+
+def read_config(path: Path) -> GIFNetConfig:
+    try:
+        data = json.loads(path.read_text())
+        data = data.get("config", data)    # the Hub mixin nests the dataclass under "config"
+        known = set(GIFNetConfig.__dataclass_fields__)
+        return GIFNetConfig(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, AttributeError) as e:
+        raise GifnetError(f"{path}: not a valid GIFNet config.json ({e})") from None
+
+
+def _from_state(state: dict, config: GIFNetConfig, source: PathLike) -> GIFNet:
+    model = GIFNet(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1:2] or [str(e)]
+        raise GifnetError(f"{source}: weights do not fit GIFNet ({first[0].strip()[:160]})") from None
+    return model
+
+
+def save_weights(model: GIFNet, folder: PathLike, metadata: Optional[dict] = None) -> Path:
+    """Write a save_pretrained-style folder: config.json + model.safetensors (contiguous fp32 tensors)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"config": model.config.to_dict()}, indent=2) + "\n")
+    state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, folder / "model.safetensors", metadata={k: str(v) for k, v in (metadata or {}).items()})
+    return folder
+
+
+def load_from_hub(spec: str) -> GIFNet:
+    """`org/name` or `org/name@revision` from the Hugging Face Hub (or its local cache)."""
+    repo_id, _, revision = spec.partition("@")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = snapshot_download(repo_id, revision=revision or None, allow_patterns=["config.json", "*.safetensors"])
+    except LocalEntryNotFoundError:
+        raise GifnetError(f"{spec}: not in the local Hugging Face cache and the Hub is unreachable or offline mode "
+                          "is on; connect once (or unset HF_HUB_OFFLINE), or pass a local weights folder") from None
+    except Exception as e:  # RepositoryNotFoundError, RevisionNotFoundError, HTTP errors
+        raise GifnetError(f"{spec}: could not fetch from the Hugging Face Hub ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:160]})") from None
+    return load_folder(Path(folder))

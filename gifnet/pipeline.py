@@ -1,0 +1,212 @@
+"""From images to fused images: `fuse`, `enhance`, `fuse_multispectral`.
+
+The network sees one channel per source (grey, or the Y of a colour image). Colour is put back afterwards from the
+source(s) the task names: one source's chroma (IVIF, NIR-VIS: the visible image; medical: the PET/SPECT image), or both
+sources' chroma fused per pixel (MFIF, MEIF) with weights |Cb|, |Cr| on zero-centred chroma (see
+`gifnet.image.fuse_chroma` for how this differs from the release). Inputs may be paths, PIL images or numpy arrays of
+uint8, uint16 or float in [0, 1]; results come back as numpy arrays of the input size, uint16 if any input was 16-bit,
+float32 if both were float, else uint8.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .errors import GifnetError
+from .hub import load_model
+from .image import (ImageLike, describe, fuse_chroma, luma, read_image, resize as resize_image, rgb_to_ycbcr,
+                    to_dtype, ycbcr_to_rgb)
+from .model import GIFNet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    title: str
+    slot_a: str
+    slot_b: str
+    colour_from: str   # "a", "b", "both" (chromas fused) or "auto" (whichever inputs are colour)
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("ivif", "Infrared-visible", "infrared", "visible", "b"),
+    Task("mfif", "Multi-focus", "near focus", "far focus", "both"),
+    Task("meif", "Multi-exposure", "over-exposed", "under-exposed", "both"),
+    Task("medical", "Medical (PET/SPECT/CT + MRI)", "PET / SPECT / CT", "MRI", "a"),
+    Task("nir-vis", "Near-infrared-visible", "near-infrared", "visible", "b"),
+    Task("remote", "Remote sensing (one band + PAN)", "multispectral band", "panchromatic", "auto"),
+    Task("auto", "Any pair", "first source", "second source", "auto"),
+)}
+
+# Peak working memory of a full-frame float32 forward pass, bytes per pixel (measured; see BENCHMARKS.md).
+BYTES_PER_PIXEL = 7_500
+
+
+def get_task(task: str) -> Task:
+    key = task.lower().replace("_", "-")
+    if key not in TASKS:
+        raise GifnetError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[key]
+
+
+def _model(model: Optional[Union[GIFNet, str, os.PathLike]]) -> GIFNet:
+    return model if isinstance(model, GIFNet) else load_model(model)
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to this process (Linux: MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(h: int, w: int) -> None:
+    need, avail = h * w * BYTES_PER_PIXEL, available_memory()
+    if avail is not None and need > 0.9 * avail:
+        raise GifnetError(f"a {w}x{h} image needs about {need / 2**30:.1f} GB to fuse in one piece but only "
+                          f"{avail / 2**30:.1f} GB is available; downscale it or split it into tiles")
+
+
+@torch.no_grad()
+def run_network(model: GIFNet, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two (H, W) float planes in [0, 1] -> the fused (H, W) float32 plane."""
+    h, w = a.shape
+    if min(h, w) < model.config.min_size:
+        n = model.config.min_size
+        raise GifnetError(f"image is {w}x{h} pixels; GIFNet needs at least {n}x{n}; upscale it first")
+    check_memory(h, w)
+    device = next(model.parameters()).device
+    ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(device)
+    tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))[None, None].to(device)
+    return model(ta, tb)[0, 0].float().cpu().numpy()
+
+
+def _read_pair(a: ImageLike, b: ImageLike, resize: bool):
+    (pa, bits_a), (pb, bits_b) = read_image(a), read_image(b)
+    if pa.shape[:2] != pb.shape[:2]:
+        (ha, wa), (hb, wb) = pa.shape[:2], pb.shape[:2]
+        if not resize:
+            raise GifnetError(f"sizes differ: {describe(a)} is {wa}x{ha}, {describe(b)} is {wb}x{hb}; register the "
+                              "images first, or pass resize=True (CLI: --resize) to resample the second to the first")
+        log.warning("resampling %s from %dx%d to %dx%d", describe(b), wb, hb, wa, ha)
+        pb = resize_image(pb, (ha, wa))
+    return pa, pb, _output_bits(bits_a, bits_b)
+
+
+def _output_bits(*bits: int) -> int:
+    return 16 if 16 in bits else (32 if all(x == 32 for x in bits) else 8)
+
+
+def _colour_sources(task: Task, pa: np.ndarray, pb: np.ndarray) -> list[np.ndarray]:
+    wanted = {"a": [pa], "b": [pb], "both": [pa, pb], "auto": [pa, pb]}[task.colour_from]
+    return [p for p in wanted if p.ndim == 3]
+
+
+def compose(y: np.ndarray, colour_sources: Sequence[np.ndarray]) -> np.ndarray:
+    """Put colour back on the fused luma `y`: no colour source -> grey; one -> its chroma; two -> chromas fused."""
+    if not colour_sources:
+        return y
+    chromas = [rgb_to_ycbcr(p)[1:] for p in colour_sources]
+    if len(chromas) == 1:
+        cb, cr = chromas[0]
+    else:
+        cb, cr = fuse_chroma(chromas[0][0], chromas[1][0]), fuse_chroma(chromas[0][1], chromas[1][1])
+    return ycbcr_to_rgb(y, cb, cr)
+
+
+def fuse(a: ImageLike, b: ImageLike, task: str = "auto", model: Optional[Union[GIFNet, str]] = None,
+         resize: bool = False) -> np.ndarray:
+    """Fuse two registered images of one scene. `a`, `b` go in the task's slots (see TASKS: e.g. ivif = infrared,
+    visible; medical = PET/SPECT, MRI). `model` is a GIFNet or any source `load_model` accepts (default weights if
+    None). Returns the fused image at the input size; RGB when the task's colour source is colour, else grey."""
+    t = get_task(task)
+    pa, pb, bits = _read_pair(a, b, resize)
+    y = run_network(_model(model), luma(pa), luma(pb))
+    return to_dtype(compose(y, _colour_sources(t, pa, pb)), bits)
+
+
+def enhance(img: ImageLike, model: Optional[Union[GIFNet, str]] = None) -> np.ndarray:
+    """Single-image enhancement: the image in both slots (more contrast and detail), its own colour kept."""
+    p, bits = read_image(img)
+    y = luma(p)
+    return to_dtype(compose(run_network(_model(model), y, y), [p] if p.ndim == 3 else []), bits)
+
+
+# -------------------------------------------------------------------------------------------------- remote sensing
+def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of an (H, W) float plane, reflect borders, kernel radius 3 sigma."""
+    r = max(1, int(round(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k = torch.from_numpy((k / k.sum()).astype(np.float32))
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
+    r_h, r_w = min(r, x.shape[0] - 1), min(r, x.shape[1] - 1)
+    t = torch.nn.functional.pad(t, (r_w, r_w, r_h, r_h), mode="reflect")
+    t = torch.nn.functional.conv2d(t, k[r - r_h:r + r_h + 1].view(1, 1, -1, 1))
+    t = torch.nn.functional.conv2d(t, k[r - r_w:r + r_w + 1].view(1, 1, 1, -1))
+    return t[0, 0].numpy()
+
+
+def match_histogram(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Exact histogram specification: the k-th smallest pixel of `x` takes the value of the k-th smallest pixel of
+    `reference` (quantile mapping when the sizes differ)."""
+    order = np.argsort(x, axis=None, kind="stable")
+    ref_sorted = np.sort(reference, axis=None)
+    if ref_sorted.size != x.size:
+        ref_sorted = np.interp(np.linspace(0, 1, x.size), np.linspace(0, 1, ref_sorted.size), ref_sorted)
+    out = np.empty(x.size, np.float32)
+    out[order] = ref_sorted
+    return out.reshape(x.shape)
+
+
+def reassemble_band(fused: np.ndarray, band: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """The release's post-processing of one fused band, in Python: split the fused band into a Gaussian-blurred base
+    and a detail layer (fused - base), give the base the histogram of the original multispectral band (spectral
+    fidelity), add the detail back (the PAN's spatial detail). `sigma` is ours: REFERENCE.md does not give the release's."""
+    base = gaussian_blur(fused, sigma)
+    return np.clip(match_histogram(base, band) + (fused - base), 0, 1).astype(np.float32)
+
+
+def _read_bands(ms: Union[ImageLike, Sequence[ImageLike]]) -> tuple[list[np.ndarray], int]:
+    if isinstance(ms, (list, tuple)):
+        planes = [read_image(b) for b in ms]
+        for (p, _), src in zip(planes, ms):
+            if p.ndim != 2:
+                raise GifnetError(f"{describe(src)}: each band of the list must be a single-channel image")
+        return [p for p, _ in planes], _output_bits(*(b for _, b in planes))
+    pixels, bits = read_image(ms, allow_bands=True)
+    if pixels.ndim == 2:
+        return [pixels], bits
+    return [pixels[..., i] for i in range(pixels.shape[2])], bits
+
+
+def fuse_multispectral(ms: Union[ImageLike, Sequence[ImageLike]], pan: ImageLike,
+                       model: Optional[Union[GIFNet, str]] = None, resize: bool = False,
+                       sigma: float = 2.0) -> np.ndarray:
+    """Pansharpen: fuse every band of a multispectral image (a multi-band TIFF/array or a list of single bands) with
+    the panchromatic image (band in slot a, PAN in slot b), reassemble each band (`reassemble_band`) and stack them.
+    Returns (H, W, bands) at PAN's resolution (bands are resampled to it only with resize=True)."""
+    bands, bits = _read_bands(ms)
+    p, pan_bits = read_image(pan)
+    p = luma(p)
+    net = _model(model)
+    out = []
+    for i, band in enumerate(bands):
+        if band.shape != p.shape:
+            if not resize:
+                raise GifnetError(f"band {i + 1} is {band.shape[1]}x{band.shape[0]} but PAN is {p.shape[1]}x"
+                                  f"{p.shape[0]}; pass resize=True (CLI: --resize) to upsample the bands to PAN")
+            band = resize_image(band, p.shape)
+        out.append(reassemble_band(run_network(net, band, p), band, sigma))
+    return to_dtype(np.stack(out, axis=-1), _output_bits(bits, pan_bits))
