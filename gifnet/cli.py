@@ -167,6 +167,13 @@ def _run_fuse_ms(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------------- train
+def _add_train(sub) -> None:
+    from .trainer import add_parser
+
+    add_parser(sub)   # options and handler live next to the trainer (gifnet.trainer.add_parser / run)
+
+
 # ------------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
@@ -176,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gifnet {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_fuse, _add_enhance, _add_fuse_ms):
+    for add in (_add_fuse, _add_enhance, _add_fuse_ms, _add_train):
         add(sub)
     return parser
 

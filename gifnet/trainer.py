@@ -49,7 +49,8 @@ from .data import DataConfig, FocusConfig, PairedFolder, TrainingStream, synthes
 from .errors import GifnetError
 from .losses import (InformationSource, information_weights, intensity_loss, make_information_source,
                      mse_per_sample, psnr, reconstruction_loss, ssim_and_contrast)
-from .model import GIFNet, GIFNetConfig, convert_official_state_dict
+from .hub import load_model, save_weights
+from .model import GIFNet, GIFNetConfig
 
 log = logging.getLogger(__name__)
 Callback = Callable[[int, dict], None]
@@ -88,11 +89,12 @@ class TrainConfig:
     val_images: int = 4
     val_crop: int = 256                 # validation uses centre crops of this size (keeps it cheap on CPU)
     log_every: int = 10
+    time_limit: float | None = None     # minutes for this session: then checkpoint, write the weights and stop
 
     # fields that may change when a run is resumed (everything else must stay as it was for exact continuation)
     # (bit-identical continuation also needs the same device, thread count and memory layout)
     RUNTIME = ("steps", "device", "threads", "channels_last", "workers", "ckpt_every", "keep_ckpts", "val_data",
-               "val_every", "val_images", "val_crop", "log_every", "out")
+               "val_every", "val_images", "val_crop", "log_every", "time_limit", "out")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,61 +110,15 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------------------------------- weights in and out
-# TODO(lead): switch to gifnet.hub's save/load helpers once hub.py is on main; these are the minimal private versions.
-def _load_state_dict(source: str) -> dict[str, torch.Tensor]:
-    """Weights to start from: our save_pretrained folder or .safetensors file, or the authors' .model checkpoint."""
-    try:
-        from .hub import load_model  # type: ignore[attr-defined]
-    except ImportError:
-        load_model = None
-    if load_model is not None:
-        loaded = load_model(source)
-        return loaded.state_dict() if isinstance(loaded, nn.Module) else loaded
-    path = Path(source)
-    if path.is_dir():
-        path = path / "model.safetensors"
-    if not path.is_file():
-        raise GifnetError(f"{source}: weights not found; pass a save_pretrained folder, a .safetensors file or the "
-                          "authors' .model checkpoint")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        try:
-            return load_file(str(path))
-        except Exception as e:
-            raise GifnetError(f"{path}: not a readable safetensors file ({e})") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise GifnetError(f"{path}: not a readable PyTorch weights file ({type(e).__name__})") from None
-    if any(k.startswith("getSharedFeatures") for k in state):
-        return convert_official_state_dict(state, str(path))
-    return state
-
-
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Write to a temporary name, then rename: an interrupted write never leaves a truncated file behind."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         write(str(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)     # some writers create 0600 files
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def _save_pretrained(model: GIFNet, folder: Path, card: str) -> None:
-    """config.json (the GIFNetConfig fields) + model.safetensors + README.md, each written atomically."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    config = {"model_type": "gifnet", "gifnet_version": __version__, **model.config.to_dict()}
-    _atomic_write(folder / "model.safetensors", lambda p: save_file(state, p, metadata={"format": "pt"}))
-    _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
-    _atomic_write(folder / "README.md", lambda p: Path(p).write_text(card))
 
 
 # ---------------------------------------------------------------------------------------- validation metrics
@@ -241,7 +197,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = GIFNet(GIFNetConfig())
         if cfg.init and _load_init:
-            self.model.load_state_dict(_load_state_dict(cfg.init), strict=True)
+            self.model.load_state_dict(load_model(cfg.init).state_dict(), strict=True)
             log.info("initialised from %s", cfg.init)
         self.model.to(self.device).train()
         self.layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -403,7 +359,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- loop
     def fit(self) -> Path:
-        """Train from the current step to `config.steps`, then write the save_pretrained folder to `config.out`.
+        """Train from the current step to `config.steps` (or until `time_limit` minutes have passed in this session),
+        then write the save_pretrained folder to `config.out`.
 
         Ctrl-C (KeyboardInterrupt) writes a checkpoint first, so `--resume` loses nothing."""
         cfg = self.cfg
@@ -415,29 +372,35 @@ class Trainer:
                  self.amp_dtype or "fp32")
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True, smoothing=0.1)
         batches = self._batches()
-        t0 = time.perf_counter()
+        t0 = start = time.perf_counter()
         try:
             while self.step < cfg.steps:
                 logs = self.train_step(next(batches))
                 self.step += 1
+                out_of_time = cfg.time_limit is not None and time.perf_counter() - start >= 60 * cfg.time_limit
+                last = self.step == cfg.steps or out_of_time
                 for k, v in logs.items():   # running means shown in the progress bar
                     self.running[k] = v if k not in self.running else 0.9 * self.running[k] + 0.1 * v
-                if self.val_set is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                if self.val_set is not None and (self.step % cfg.val_every == 0 or last):
                     self.last_val = self.validate()
                     logs.update(self.last_val)
                     log.info("step %d validation: %s", self.step,
                              ", ".join(f"{k}={v:.4g}" for k, v in self.last_val.items()))
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                if self.step % cfg.log_every == 0 or last:
                     bar.set_postfix(ivif=f"{self.running['ivif']:.4f}", mfif=f"{self.running['mfif']:.4f}",
                                     w_ir=f"{self.running['w_ir']:.2f}")
                     self._append_log({"step": self.step, **logs})
                 bar.update(1)
                 for cb in self.callbacks:
                     cb(self.step, dict(logs))
-                if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+                if self.step % cfg.ckpt_every == 0 or last:
                     self.elapsed += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     self.save_checkpoint()
+                if out_of_time and self.step < cfg.steps:
+                    log.warning("time limit of %g min reached at step %d of %d; weights written, continue with "
+                                "--resume", cfg.time_limit, self.step, cfg.steps)
+                    break
         except KeyboardInterrupt:
             self.elapsed += time.perf_counter() - t0
             path = self.save_checkpoint()
@@ -552,8 +515,11 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- output
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """config.json + model.safetensors (`gifnet.hub.save_weights`) + README.md, the model card."""
         folder = Path(folder)
-        _save_pretrained(self.model, folder, self.model_card())
+        save_weights(self.model, folder, metadata={"gifnet_version": __version__, "steps": self.step,
+                                                   "data": Path(self.cfg.data).name})
+        _atomic_write(folder / "README.md", lambda p: Path(p).write_text(self.model_card()))
         log.info("weights written to %s", folder)
         return folder
 
@@ -566,6 +532,7 @@ class Trainer:
         losses = ", ".join(f"{k} {v:.4f}" for k, v in self.running.items() if k != "lr")
         val = ("\n".join(f"| {k} | {v:.4f} |" for k, v in self.last_val.items())
                if self.last_val else "_no validation folder was given_")
+        stopped = f" of {cfg.steps} planned (stopped by the time limit)" if self.step < cfg.steps else ""
         return f"""---
 library_name: gifnet
 tags: [image-fusion, infrared-visible, multi-focus, gifnet]
@@ -592,7 +559,7 @@ MS-SSIM variant `{cfg.ssim_variant}`.
 {recipe}
 
 ## Run
-- steps: {self.step} (batches of {cfg.batch}; {2 * self.step} optimiser steps)
+- steps: {self.step}{stopped} (batches of {cfg.batch}; {2 * self.step} optimiser steps)
 - hardware: {hw}, precision {self.amp_dtype or 'fp32'}, torch {torch.__version__}
 - training wall time: {self.elapsed / 60:.1f} min
 - finished: {datetime.datetime.now().isoformat(timespec='seconds')}
@@ -609,7 +576,7 @@ Full evaluation: `gifnet evaluate` on the benchmark sets (not run by the trainer
 
 # ------------------------------------------------------------------------------------------------------- CLI
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """`gifnet train ...` (for gifnet.cli: `_add_train(subparsers)` can call this). Options left out keep the
+    """`gifnet train ...` (added to the `gifnet` command by gifnet.cli._add_train). Options left out keep the
     TrainConfig defaults (or, with --resume, the run's own settings)."""
     p = subparsers.add_parser("train", help="train GIFNet (or fine-tune it) on a folder of infrared/visible pairs",
                               description="Train GIFNet with the release's two-step recipe. Multi-focus pairs are "
@@ -632,7 +599,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "release (downloads timm/densenet121.tv_in1k once)")
     p.add_argument("--per-sample-weights", dest="per_sample_weights", action="store_const", const=True,
                    help="one weight pair per sample, not per batch")
-    p.add_argument("--init", metavar="WEIGHTS", help="start from these weights (folder, .safetensors or .model)")
+    p.add_argument("--init", metavar="WEIGHTS", help="start from these weights: a save_pretrained folder, .safetensors, the authors' .model, "
+                        "'official' or a Hub id (see gifnet.hub.load_model)")
     p.add_argument("--freeze", nargs="+", metavar="PREFIX",
                    help="keep parameters whose names start with PREFIX fixed (e.g. encoder.)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
@@ -648,9 +616,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--val", dest="val_data", metavar="DIR",
                    help="held-out folder (ir/, vis/) for periodic validation metrics")
     p.add_argument("--val-every", type=int, dest="val_every", help=f"validation period (default {d.val_every})")
+    p.add_argument("--time-limit", type=float, dest="time_limit", metavar="MIN",
+                   help="stop after MIN minutes of this session (checkpoint + weights written; --resume continues)")
     p.add_argument("--val-images", type=int, dest="val_images", help=f"pairs validated (default {d.val_images})")
     p.add_argument("--val-crop", type=int, dest="val_crop", help=f"validation centre crop (default {d.val_crop})")
-    p.set_defaults(func=run)
+    p.set_defaults(handler=run)
     return p
 
 
@@ -681,22 +651,5 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(f"weights written to {out}")
+    log.info("weights written to %s", out)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m gifnet.trainer train ...` until `gifnet train` is wired into gifnet.cli."""
-    parser = argparse.ArgumentParser(prog="python -m gifnet.trainer")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except GifnetError as e:
-        print(f"error: {e}")
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
+from gifnet.cli import main
 from gifnet.errors import GifnetError
-from gifnet.model import GIFNet, GIFNetConfig
-from gifnet.trainer import TrainConfig, Trainer, main
+from gifnet.hub import load_model
+from gifnet.trainer import TrainConfig, Trainer
 
 from test_data import write_pairs  # tests/ is on sys.path (pytest prepend import mode)
 
@@ -44,9 +44,7 @@ def test_smoke_run_loss_falls(data, tmp_path):
     # the save_pretrained folder
     assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "README.md", "log.jsonl",
                                                "checkpoints"}
-    cfg = json.loads((out / "config.json").read_text())
-    model = GIFNet(GIFNetConfig(**{k: v for k, v in cfg.items() if k in GIFNetConfig.__dataclass_fields__}))
-    model.load_state_dict(load_file(str(out / "model.safetensors")), strict=True)
+    model = load_model(out)                              # the folder loads through the project's one loader
     for k, v in model.state_dict().items():
         assert torch.equal(v, trainer.model.state_dict()[k])
     card = (out / "README.md").read_text()
@@ -68,6 +66,16 @@ def test_resume_is_bit_identical(data, tmp_path):
     assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
     # control: the checkpoint really matters (a fresh 2-step run does not land on the same weights)
     assert not all(torch.equal(a[k], first.model.state_dict()[k]) for k in a)
+
+
+def test_time_limit_stops_with_weights_and_resumes(data, tmp_path):
+    t = Trainer(config(data, tmp_path / "run", steps=50, time_limit=0.0))   # stops after the first step
+    t.fit()
+    assert t.step == 1 and (tmp_path / "run" / "model.safetensors").is_file()
+    assert "1 of 50 planned (stopped by the time limit)" in (tmp_path / "run" / "README.md").read_text()
+    again = Trainer.resume(tmp_path / "run", steps=2, time_limit=None)
+    again.fit()
+    assert again.step == 2
 
 
 def test_checkpoints_are_rotated_and_safe_to_load(data, tmp_path):
@@ -145,4 +153,5 @@ def test_cli(data, tmp_path, capsys):
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "2", "--resume", "--threads", "1"]) == 0
     assert "steps: 2" in (out / "README.md").read_text()
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
-    assert "training folder not found" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert "gifnet: error:" in err and "training folder not found" in err
