@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[8])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--precision", nargs="+", default=["fp32"])
-    ap.add_argument("--channels-last", nargs="+", type=int, default=[0], help="0 and/or 1")
+    ap.add_argument("--channels-last", nargs="+", type=int, default=[1], help="1 (the default layout) and/or 0")
     ap.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
