@@ -14,9 +14,14 @@ other pair's features and the other branch are computed under no_grad (`detach_o
 information weights of `gifnet.losses` (weight-free gradient energy by default; `weights="densenet"` for the release's).
 
 Checkpoints (`OUT/checkpoints/step_XXXXXXX.pt`, every `ckpt_every` steps and on Ctrl-C / SIGTERM) hold the model,
-optimiser, grad scaler, every RNG state and the data position, so `resume` continues bit-identically. They are read
-back with `torch.load(weights_only=True)` (no arbitrary unpickling). At the end OUT holds a `save_pretrained`-style
-folder: config.json, model.safetensors, README.md (model card), plus log.jsonl with the running losses.
+optimiser, grad scaler, every RNG state and the data position, so `resume` continues bit-identically (on the same
+device, thread count and memory layout; floating-point reductions depend on them). They are read back with
+`torch.load(weights_only=True)` (no arbitrary unpickling). `time_limit` ends a session cleanly for background runs.
+At the end OUT holds a `save_pretrained`-style folder: config.json, model.safetensors (`gifnet.hub.save_weights`),
+README.md (model card), plus log.jsonl with the running losses. `gifnet.hub.load_model(OUT)` loads it.
+
+CPU speed: channels-last (NHWC) layout is the default; it makes the depthwise 5x5 convolution's backward ~8x faster
+on CPU. On a shared 2-core machine one thread can beat two (see benchmarks/train_speed.py).
 
     from gifnet.trainer import TrainConfig, Trainer
     Trainer(TrainConfig(data="../shared/datasets/train/roadscene", out="runs/demo", steps=200, crop=64)).fit()
@@ -599,7 +604,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "release (downloads timm/densenet121.tv_in1k once)")
     p.add_argument("--per-sample-weights", dest="per_sample_weights", action="store_const", const=True,
                    help="one weight pair per sample, not per batch")
-    p.add_argument("--init", metavar="WEIGHTS", help="start from these weights: a save_pretrained folder, .safetensors, the authors' .model, "
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="start from these weights: a save_pretrained folder, .safetensors, the authors' .model, "
                         "'official' or a Hub id (see gifnet.hub.load_model)")
     p.add_argument("--freeze", nargs="+", metavar="PREFIX",
                    help="keep parameters whose names start with PREFIX fixed (e.g. encoder.)")
