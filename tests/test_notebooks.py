@@ -6,7 +6,10 @@ mechanisms (GIFNET_SAMPLES, a file:// GIFNET_OFFICIAL_URL into a temporary GIFNE
 The offline switches are lifted for the kernel only because a file:// URL is not the network. Without ../shared the
 runs skip; the cleanliness checks always run.
 
-By hand, one notebook:  GIFNET_FAST=1 GIFNET_SAMPLES=../shared python -m pytest -q tests/test_notebooks.py -k 01
+By hand, one notebook (the test sets the kernel's environment itself):  python -m pytest -q tests/test_notebooks.py -k 01
+With nbmake instead, set it yourself, with absolute paths (the kernel runs in notebooks/):
+    GIFNET_FAST=1 GIFNET_SAMPLES=$PWD/../shared GIFNET_OFFICIAL_URL=file://$PWD/../shared/checkpoints/official/Final.model \
+    pytest --nbmake notebooks/
 """
 from __future__ import annotations
 
@@ -63,6 +66,7 @@ def test_has_fast_mode_and_teaching_prose(path):
 
 
 def kernel_env(shared: Path, cache: Path) -> dict:
+    shared = shared.resolve()   # the kernel runs in notebooks/, so a relative GIFNET_SHARED would point elsewhere
     env = dict(os.environ)
     for var in ("GIFNET_OFFLINE", "HF_HUB_OFFLINE", "GIFNET_WEIGHTS", "MPLBACKEND"):
         env.pop(var, None)   # MPLBACKEND: the notebooks use the inline backend, which renders headless
