@@ -5,8 +5,9 @@
     scores = evaluate(fused, a, b, metrics=["qabf", "ssim"])      # arrays work too
 
 Conventions (the same for every metric unless its docstring says otherwise)
-- Pixels are on the 0..255 scale of 8-bit images, as in the VIFB benchmark's MATLAB code (16-bit and float inputs
-  are scaled to 0..255 without quantisation; histogram metrics put them in 256 grey-level bins).
+- Pixels are on the 0..255 scale of 8-bit images, as in the VIFB benchmark's MATLAB code. 16-bit and float inputs
+  are scaled to 0..255 without quantisation (unless every value already sits on an 8-bit level, within 1e-3, as
+  float copies of 8-bit images do; those are snapped to it); histogram metrics use 256 grey-level bins.
 - Colour: a colour fused image is scored per RGB channel and the channel scores are averaged. A grey source is
   used for every channel; a colour source is used channel by channel. A grey fused image with a colour source is
   scored against the source's luma Y (`gifnet.image.luma`); so is a colour fused image whose sources are both grey
@@ -86,8 +87,9 @@ def prepare(fused: Union[ImageLike, Prepared], a: Optional[ImageLike] = None,
         if x.ndim == 3 and not colour:
             x, bits = luma(x), 32  # Y of 8-bit RGB is no longer on 8-bit levels
         x = x.astype(np.float64) * 255.0
-        if bits == 8:
-            x = np.round(x)  # float32 v/255 * 255 is not always exactly v; snap 8-bit data back to its levels
+        snapped = np.round(x)
+        if bits == 8 or np.abs(x - snapped).max() < 1e-3:
+            x = snapped  # float32 v/255 * 255 is not always exactly v: put 8-bit data back on its levels
         if x.ndim == 2:
             return np.repeat(x[None], 3 if colour else 1, axis=0)
         return rearrange(x, "h w c -> c h w")
@@ -231,7 +233,7 @@ def en(fused, a=None, b=None) -> float:
     Constant image: 0.
     """
     p = _hist(prepare(fused, a, b).levels[0])
-    return float(-_xlogy(p, p).sum(1).mean() / math.log(2))
+    return float(-_xlogy(p, p).sum(1).mean() / math.log(2)) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def sd(fused, a=None, b=None) -> float:
@@ -298,7 +300,7 @@ def mi(fused, a=None, b=None, convention: str = "vifb") -> float:
     for ls in (la, lb):
         j = _joint_hist(ls, lf)
         indep = j.sum(2, keepdims=True) * j.sum(1, keepdims=True)
-        total = total + _xlogy(j, j / np.where(indep > 0, indep, 1)).sum((1, 2))
+        total = total + np.maximum(_xlogy(j, j / np.where(indep > 0, indep, 1)).sum((1, 2)), 0.0)  # >= 0 exactly
     scale = 1.0 if _check(convention) == "vifb" else 1 / math.log(2)
     return float(np.mean(total) * scale)
 
@@ -307,9 +309,10 @@ def ce(fused, a=None, b=None) -> float:
     """CE, cross entropy (relative entropy) of F's grey-level histogram from each source's, averaged:
     (CE(A, F) + CE(B, F)) / 2 with CE(X, F) = sum_l p_X(l) log2(p_X(l) / p_F(l)), in bits.
 
-    Range [0, inf) in theory; lower is better (F's grey-level distribution is closer to the sources'). As in the
-    benchmark, levels absent from either histogram are skipped, so the value is always finite (a constant F gives
-    -log2 of the sources' share at that level, or 0 if neither source has that level). Colour: mean over channels.
+    Lower is better (F's grey-level distribution is closer to the sources'). As in the benchmark, levels absent
+    from either histogram are skipped, so the value is always finite; it is >= 0 when F has every level the
+    sources have, and can be slightly negative otherwise (a constant F at level l gives the sources' mean of
+    p_X(l) log2 p_X(l), or 0 if neither source has level l). Colour: mean over channels.
     """
     p = prepare(fused, a, b)
     hf, ha, hb = (_hist(x) for x in p.levels)
@@ -327,66 +330,77 @@ def fmi(fused, a=None, b=None, window: int = 3) -> float:
 
     Per neighbourhood: each patch (raster order) minus its minimum, divided by its sum, is a probability vector p, q
     (a flat patch is uniform). Their joint distribution is modelled as |r| C + (1 - |r|) p q^T, where r is the
-    Pearson correlation of the two patches and C is the comonotone coupling of p and q (the upper Frechet bound of
+    Pearson correlation of the two patches and C the comonotone coupling of p and q (the upper Frechet bound of
     their cumulative sums; for r < 0 the countermonotone one). The patch score is 2 I / (H(p) + H(q)) with I the
     mutual information of that joint and H the entropies; identical patches score 1, and a pair of zero-entropy
-    patches that differ scores 0.
+    patches that differ scores 0. Computed in float32 (about 1e-6 relative).
 
     Range [0, 1]; higher is better. Colour: mean over channels. Not part of VIFB: no benchmark value pins this
-    implementation, so values are comparable with each other, and close to but not guaranteed identical with
-    published FMI_pixel numbers (the original code's choices are not all documented).
+    implementation; it is a faithful reading of the published method, but its values run lower than the FMI_pixel
+    figures printed by the original MATLAB code, so compare them only with each other.
     """
     p = prepare(fused, a, b)
-    return float(np.mean([(_fmi_pair(p.a[c], p.f[c], window) + _fmi_pair(p.b[c], p.f[c], window)) / 2
-                          for c in range(len(p.f))]))
+    total = 0.0
+    for c in range(len(p.f)):
+        wf = _patches(p.f[c], window)
+        side_f = _patch_stats(wf)
+        for src in (p.a[c], p.b[c]):
+            ws = _patches(src, window)
+            total += _fmi_patches(_patch_stats(ws), side_f, (ws == wf).all(1)) / 2
+    return float(total / len(p.f))
 
 
-def _fmi_pair(x: np.ndarray, y: np.ndarray, window: int) -> float:
-    k = window * window
-    px = np.lib.stride_tricks.sliding_window_view(x, (window, window)).reshape(-1, k)
-    py = np.lib.stride_tricks.sliding_window_view(y, (window, window)).reshape(-1, k)
-    same = (px == py).all(1)
-    total, n = float(same.sum()), len(px)
-    px, py = px[~same], py[~same]
-    if len(px):
-        total += _fmi_patches(px, py).sum()
-    return total / n
+def _patches(x: np.ndarray, window: int) -> np.ndarray:
+    """All `window` x `window` neighbourhoods of a plane as rows of a float32 `(n, window^2)` array."""
+    return np.lib.stride_tricks.sliding_window_view(x.astype(np.float32), (window, window)).reshape(
+        -1, window * window)
 
 
-def _fmi_patches(px: np.ndarray, py: np.ndarray) -> np.ndarray:
-    """Fast-FMI scores of `(n, k)` patch pairs (see `fmi`)."""
-    n, k = px.shape
+def _patch_stats(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per patch: probability vector (minus min, over sum; uniform if flat), centred values, their norm, entropy."""
+    k = v.shape[1]
+    w = v - v.min(1, keepdims=True)
+    s = w.sum(1, keepdims=True)
+    pmf = np.where(s > 0, w / np.where(s > 0, s, 1), np.float32(1.0 / k))
+    centred = v - v.mean(1, keepdims=True)
+    entropy = -(pmf * np.log(np.where(pmf > 0, pmf, 1))).sum(1)
+    return pmf, centred, np.sqrt((centred * centred).sum(1)), entropy
 
-    def pmf(v: np.ndarray) -> np.ndarray:
-        v = v - v.min(1, keepdims=True)
-        s = v.sum(1, keepdims=True)
-        return np.where(s > 0, v / np.where(s > 0, s, 1), 1.0 / k)
 
-    p, q = pmf(px), pmf(py)
-    r = _corr(px, py)
+def _fmi_patches(src: tuple, fus: tuple, same: np.ndarray) -> float:
+    """Mean Fast-FMI score of patch pairs given `_patch_stats` of both sides (see `fmi`)."""
+    p, cs, ns, hs = src
+    q, cf, nf, hf = fus
+    n, k = p.shape
+    den = ns * nf
+    r = np.where(den > 0, (cs * cf).sum(1) / np.where(den > 0, den, 1), 0)
     q = np.where((r < 0)[:, None], q[:, ::-1], q)   # countermonotone coupling = comonotone one with q reversed
     r = np.abs(r)[:, None]
     # The comonotone coupling puts the mass of each gap between consecutive values of the merged cumulative sums
-    # P, Q into one cell (i, j): i = how many P values lie below the gap, j = how many Q values.
+    # P, Q into one cell (i, j): i = how many P values lie below the gap, j = how many Q values. List the gap that
+    # ends at each P_i (cell (i, #Q < P_i)) and at each Q_j (cell (#P <= Q_j, j)).
     cp, cq = np.cumsum(p, 1), np.cumsum(q, 1)
-    q_below_p = cq[:, None, :] < cp[:, :, None]                  # [., i, j]: Q_j < P_i
-    n_q = q_below_p.sum(2)                                        # Q values below each P_i
-    n_p = k - q_below_p.sum(1)                                    # P values at or below each Q_j
-    zero = np.zeros((n, 1))
+    below = cq[:, None, :] < cp[:, :, None]                       # [., i, j]: Q_j < P_i
+    n_q = below.sum(2, dtype=np.int32)
+    n_p = k - below.sum(1, dtype=np.int32)
+    zero = np.zeros((n, 1), np.float32)
     cp0, cq0 = np.concatenate([zero, cp], 1), np.concatenate([zero, cq], 1)   # index m -> m-th value, 0 -> 0
-    # gaps ending at P_i: cell (i, n_q); gaps ending at Q_j: cell (n_p, j)
-    mass_p = cp - np.maximum(cp0[:, :-1], np.take_along_axis(cq0, n_q, 1))
-    mass_q = cq - np.maximum(cq0[:, :-1], np.take_along_axis(cp0, n_p, 1))
-    prod_p = p * np.take_along_axis(q, np.minimum(n_q, k - 1), 1)
-    prod_q = q * np.take_along_axis(p, np.minimum(n_p, k - 1), 1)
-    mass, prod = np.concatenate([mass_p, mass_q], 1), np.concatenate([prod_p, prod_q], 1)
-    live = mass > 1e-12
+    mass = np.concatenate([cp - np.maximum(cp0[:, :-1], np.take_along_axis(cq0, n_q, 1)),
+                           cq - np.maximum(cq0[:, :-1], np.take_along_axis(cp0, n_p, 1))], 1)
+    np.maximum(mass, 0, out=mass)
+    prod = np.concatenate([p * np.take_along_axis(q, np.minimum(n_q, k - 1), 1),
+                           q * np.take_along_axis(p, np.minimum(n_p, k - 1), 1)], 1)
+    # I = sum over listed cells of J log(J / pq) + (1-|r|) log(1-|r|) * (product mass of all other cells); a
+    # zero-mass (or repeated) cell adds exactly what it removes from the second term, so no bookkeeping is needed.
     joint = r * mass + (1 - r) * prod
-    on = np.where(live, _xlogy(joint, joint / np.where(prod > 0, prod, 1)), 0.0).sum(1)
-    rest = np.maximum(1 - np.where(live, prod, 0).sum(1), 0)      # product mass outside the coupling's cells
-    info = on + _xlogy((1 - r[:, 0]) * rest, 1 - r[:, 0])
-    den = -_xlogy(p, p).sum(1) - _xlogy(q, q).sum(1)
-    return np.clip(np.where(den > 0, 2 * info / np.where(den > 0, den, 1), 0.0), 0.0, 1.0)
+    tiny = np.finfo(np.float32).tiny
+    info = (joint * np.log(np.maximum(joint, tiny) / np.maximum(prod, tiny))).sum(1)
+    r1 = 1 - r[:, 0]
+    info += r1 * (1 - prod.sum(1)) * np.log(np.maximum(r1, tiny))
+    den = hs + hf
+    score = np.clip(np.where(den > 0, 2 * info / np.where(den > 0, den, 1), 0), 0, 1)
+    score[same] = 1.0
+    return float(score.mean(dtype=np.float64))
 
 
 # --------------------------------------------------------------------------------------- structural metrics
