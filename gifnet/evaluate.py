@@ -115,9 +115,7 @@ def _score(jobs: Iterable, total: int, names: list[str], methods: list[str], met
     with tqdm(total=total, desc="scoring", unit="image") as bar:
         for i, j, fused, a, b in jobs:
             p = prepare(fused, a, b)
-            if all(np.ptp(x) == 0 for x in p.f):
-                tqdm.write(f"gifnet: warning: {methods[i]}/{names[j]}: the fused image is constant; "
-                           "its scores are the metrics' documented degenerate values")
+            p.names = (f"{methods[i]}/{names[j]}", *p.names[1:])   # how warnings (e.g. a constant result) name it
             row = evaluate(p, metrics=metrics, convention=convention)
             values[i, j] = [row[m] for m in metrics]
             bar.update()
