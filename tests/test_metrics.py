@@ -317,6 +317,20 @@ def test_colour_is_scored_per_channel(trio):
         assert fn(f, a, b) == pytest.approx(per, rel=1e-9), name
 
 
+def test_fmi_scores_luma_by_default(trio):
+    f, a, b = trio
+    y = [luma(x.astype(np.float32) / 255) if x.ndim == 3 else x for x in trio]
+    assert M.fmi(f, a, b) == pytest.approx(M.fmi(*y), rel=1e-6)
+    per = np.mean([M.fmi(f[..., c], a, b[..., c]) for c in range(3)])
+    assert M.fmi(f, a, b, colour="channels") == pytest.approx(per, rel=1e-9)
+    with pytest.raises(GifnetError, match="colour='rgb'"):
+        M.fmi(f, a, b, colour="rgb")
+
+
+def test_threads_do_not_change_results(trio):
+    assert evaluate(*trio, threads=2) == evaluate(*trio, threads=1)
+
+
 def test_grey_result_with_colour_source_uses_luma(trio):
     f, a, b = trio
     grey = luma(f.astype(np.float32) / 255)
