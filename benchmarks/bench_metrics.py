@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gifnet.image import write_image  # noqa: E402
-from gifnet.metrics import METRICS, evaluate, prepare  # noqa: E402
+from gifnet.image import write_image
+from gifnet.metrics import METRICS, evaluate, prepare
 
 
 def inputs(shared: Path, tmp: Path) -> tuple[list[Path], str]:

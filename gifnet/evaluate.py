@@ -17,9 +17,9 @@ import io
 import logging
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -30,7 +30,7 @@ from .metrics import METRICS, evaluate, prepare, resolve
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 REPORT_FILES = ("scores.csv", "summary.md", "metrics.png")
 
 
@@ -123,8 +123,8 @@ def _score(jobs: Iterable, total: int, names: list[str], methods: list[str], met
 
 
 def score_folders(a_dir: PathLike, b_dir: PathLike, fused_dirs: Sequence[PathLike],
-                  methods: Optional[Sequence[str]] = None, metrics: Optional[Sequence[str]] = None,
-                  convention: str = "vifb", pattern: Union[str, Sequence[str]] = "{name}") -> Scores:
+                  methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+                  convention: str = "vifb", pattern: str | Sequence[str] = "{name}") -> Scores:
     """Score existing results: one folder per method, files named like the source pairs.
 
     pattern: the result's file name (no extension) for pair {name}; one for all folders or one per folder.
@@ -149,8 +149,8 @@ def score_folders(a_dir: PathLike, b_dir: PathLike, fused_dirs: Sequence[PathLik
 
 
 def score_models(a_dir: PathLike, b_dir: PathLike, weights: Sequence[str], task: str = "auto",
-                 metrics: Optional[Sequence[str]] = None, convention: str = "vifb",
-                 save_dir: Optional[PathLike] = None) -> Scores:
+                 metrics: Sequence[str] | None = None, convention: str = "vifb",
+                 save_dir: PathLike | None = None) -> Scores:
     """Fuse every source pair with each model and score the results side by side.
 
     weights: anything `gifnet.load_model` accepts ('official', a .model/.safetensors file, a folder, a Hub id).
@@ -210,8 +210,8 @@ def summary_markdown(scores: Scores) -> str:
             cell = f"{_fmt(mean[i, j])} ± {_fmt(std[i, j])}"
             cells.append(f"**{cell}**" if i == best[j] and len(scores.methods) > 1 else cell)
         lines.append(f"| {m} {arrow(m)} | {' | '.join(cells)} |")
-    note = (f"\n{len(scores.images)} image(s); mean ± std (sample) over images; ↑ higher is better, ↓ lower is better;"
-            f" best per metric in bold. Metric conventions: {scores.convention!r} (see gifnet.metrics).\n")
+    note = (f"\n{len(scores.images)} image(s); mean ± std (sample) over images; ↑ higher is better, "
+            f"↓ lower is better; best per metric in bold. Metric conventions: {scores.convention!r} (see gifnet.metrics).\n")
     return "\n".join(lines) + "\n" + note
 
 

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, NamedTuple, Optional, Sequence, Union
+from typing import NamedTuple
 
 import numpy as np
 from einops import rearrange
@@ -67,8 +68,8 @@ class Prepared:
         return self.f.shape[1], self.f.shape[2]
 
 
-def prepare(fused: Union[ImageLike, Prepared], a: Optional[ImageLike] = None,
-            b: Optional[ImageLike] = None) -> Prepared:
+def prepare(fused: ImageLike | Prepared, a: ImageLike | None = None,
+            b: ImageLike | None = None) -> Prepared:
     """Read and align the fused image and its two sources once, for any number of metrics (see module doc)."""
     if isinstance(fused, Prepared):
         return fused
@@ -119,7 +120,7 @@ def _fast_len(n: int) -> int:
 
 
 def _fft_filter(x: np.ndarray, kernels: Sequence[np.ndarray], pad: str = "zeros",
-                planes: Optional[Sequence[int]] = None) -> list[np.ndarray]:
+                planes: Sequence[int] | None = None) -> list[np.ndarray]:
     """2-D correlation (MATLAB `filter2`) of each plane of `(N, H, W)` with each odd-sized kernel, through the FFT.
 
     pad "zeros": output of the input's size, zero outside the image; "valid": only windows inside the image.
@@ -353,14 +354,21 @@ def fmi(fused, a=None, b=None, window: int = 3, colour: str = "luma") -> float:
     if colour == "luma" and len(p.f) == 3:
         planes = [luma(rearrange(x, "c h w -> h w c") / 255.0)[None].astype(np.float64) * 255 for x in planes]
     f, sa, sb = planes
+    h, w = f.shape[1:]
+    rows = max(1, _FMI_CHUNK // max(w - window + 1, 1))   # bound the working memory on large images
     total = 0.0
     for c in range(len(f)):
-        wf = _patches(f[c], window)
-        side_f = _patch_stats(wf)
-        for src in (sa[c], sb[c]):
-            ws = _patches(src, window)
-            total += _fmi_patches(_patch_stats(ws), side_f, (ws == wf).all(1)) / 2
-    return float(total / len(f))
+        for r0 in range(0, h - window + 1, rows):
+            band = slice(r0, min(r0 + rows, h - window + 1) + window - 1)
+            wf = _patches(f[c, band], window)
+            side_f = _patch_stats(wf)
+            for src in (sa[c, band], sb[c, band]):
+                ws = _patches(src, window)
+                total += _fmi_patches(_patch_stats(ws), side_f, (ws == wf).all(1)) * len(ws) / 2
+    return float(total / (len(f) * (h - window + 1) * (w - window + 1)))
+
+
+_FMI_CHUNK = 1 << 19   # neighbourhoods per batch (about 150 MB of float32 temporaries)
 
 
 def _patches(x: np.ndarray, window: int) -> np.ndarray:
@@ -782,7 +790,7 @@ VIFB_NAMES = {"Avg_gradient": "ag", "Cross_entropy": "ce", "Edge_intensity": "ei
 _TAKES_CONVENTION = {"sf", "mi", "ssim", "ms_ssim", "rmse", "psnr", "qcb", "qcv"}
 
 
-def resolve(metrics: Optional[Sequence[str]] = None) -> list[str]:
+def resolve(metrics: Sequence[str] | None = None) -> list[str]:
     """Validate metric names (case-insensitive; VIFB's names accepted) and return them in `METRICS` order."""
     if metrics is None:
         return list(METRICS)
@@ -805,8 +813,8 @@ def resolve(metrics: Optional[Sequence[str]] = None) -> list[str]:
 _OWN_THREAD = ("fmi", "vif")
 
 
-def evaluate(fused: Union[ImageLike, Prepared], a: Optional[ImageLike] = None, b: Optional[ImageLike] = None,
-             metrics: Optional[Sequence[str]] = None, convention: str = "vifb", threads: int = 2) -> dict[str, float]:
+def evaluate(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None,
+             metrics: Sequence[str] | None = None, convention: str = "vifb", threads: int = 2) -> dict[str, float]:
     """Score one fused image against its two sources.
 
     fused, a, b: paths, PIL images or arrays (uint8/uint16, or float in [0, 1]); all the same size.

@@ -53,7 +53,8 @@ def test_report_files(data, tmp_path):
     out = tmp_path / "report"
     files = write_report(s, out)
     assert [f.name for f in files] == ["scores.csv", "summary.md", "metrics.png"]
-    rows = list(csv.DictReader(open(out / "scores.csv")))
+    with open(out / "scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert len(rows) == 6 and rows[0]["method"] == "good" and set(FAST) < set(rows[0])
     assert float(rows[0]["rmse"]) == pytest.approx(s.values[0, 0, FAST.index("rmse")], rel=1e-5)
     md = (out / "summary.md").read_text()
@@ -76,7 +77,8 @@ def test_summary_bold_marks_the_better_direction():
 def test_cli_scores_folders(data, tmp_path, capsys):
     out = tmp_path / "rep"
     args = ["evaluate", "--a", str(data / "a"), "--b", str(data / "b"), "--fused", str(data / "good"),
-            "--fused", str(data / "poor"), "--name", "avg", "--name", "bright", "--metrics", "qabf,rmse", "-o", str(out)]
+            "--fused", str(data / "poor"), "--name", "avg", "--name", "bright", "--metrics", "qabf,rmse",
+            "-o", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "| metric | avg | bright |" in printed and "qabf ↑" in printed

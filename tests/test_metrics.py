@@ -8,12 +8,13 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import gifnet.metrics as M
 from gifnet.errors import GifnetError
 from gifnet.image import luma, write_image
 from gifnet.metrics import METRICS, VIFB_NAMES, evaluate, prepare, resolve
-import gifnet.metrics as M
 
 TWO_SOURCE = ["mi", "fmi", "scd", "vif", "qabf", "nabf", "ssim", "ms_ssim", "cc", "psnr", "rmse", "ce", "qcb", "qcv"]
 SINGLE = ["en", "sd", "sf", "ag", "ei"]
@@ -325,6 +326,12 @@ def test_fmi_scores_luma_by_default(trio):
     assert M.fmi(f, a, b, colour="channels") == pytest.approx(per, rel=1e-9)
     with pytest.raises(GifnetError, match="colour='rgb'"):
         M.fmi(f, a, b, colour="rgb")
+
+
+def test_fmi_in_chunks_equals_fmi_at_once(trio, monkeypatch):
+    whole = M.fmi(*trio, colour="channels")
+    monkeypatch.setattr(M, "_FMI_CHUNK", 100)          # bands of 1-2 rows of neighbourhoods
+    assert M.fmi(*trio, colour="channels") == pytest.approx(whole, rel=1e-9)
 
 
 def test_threads_do_not_change_results(trio):
