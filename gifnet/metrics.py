@@ -461,7 +461,9 @@ def _ssim_scales(p: Prepared, scales: int) -> list[list[tuple[np.ndarray, np.nda
     while len(done) < scales:
         if done:
             a, b, f = (_avg_pool2(x) for x in (a, b, f))
-        done.append(_ssim_stats([a, b], f))
+        per = [_ssim_stats([a[c:c + 1], b[c:c + 1]], f[c:c + 1]) for c in range(len(f))]   # channel by channel:
+        done.append([tuple(np.concatenate([ch[src][i] for ch in per]) for i in range(2))    # a third of the memory
+                     for src in range(2)])
         p.cache["ssim_images"] = (a, b, f)
     return done[:scales]
 
@@ -579,8 +581,7 @@ def vif(fused, a=None, b=None) -> float:
     is better. Colour: mean over channels. A flat source carries no information: its term is 0.
     """
     p = prepare(fused, a, b)
-    va, vb = _vifp([p.a, p.b], p.f)
-    return float((va + vb).mean())
+    return float(np.mean([sum(_vifp([p.a[c:c + 1], p.b[c:c + 1]], p.f[c:c + 1])) for c in range(len(p.f))]))
 
 
 # ---------------------------------------------------------------------------------------------- error metrics
@@ -708,10 +709,15 @@ def qcb(fused, a=None, b=None, convention: str = "vifb") -> float:
     (no contrast in either image) Q counts as 1 and the sources weigh 1/2 each.
     """
     p = prepare(fused, a, b)
-    images = np.concatenate([p.a, p.b, p.f])
+    _check(convention)
+    return float(np.mean([_qcb_plane(p.a[c:c + 1], p.b[c:c + 1], p.f[c:c + 1], convention) for c in range(len(p.f))]))
+
+
+def _qcb_plane(ia: np.ndarray, ib: np.ndarray, f: np.ndarray, convention: str) -> float:
+    images = np.concatenate([ia, ib, f])
     if _check(convention) == "vifb":
         images = _minmax_255(images)
-    h, w = p.shape
+    h, w = f.shape[1:]
     r = _freq_radius(h, w, 30.0)
     filtered = _csf_filter(images, np.exp(-(r / 15.3870) ** 2) - 0.7622 * np.exp(-(r / 1.3456) ** 2))
     fine, coarse = _fft_filter(filtered, [_gauss2d(31, 2.0, normalise=False), _gauss2d(31, 4.0, normalise=False)])
@@ -726,7 +732,7 @@ def qcb(fused, a=None, b=None, convention: str = "vifb") -> float:
     sa, sb = ca * ca, cb * cb
     tot = sa + sb
     la = np.where(tot > 0, sa / np.where(tot > 0, tot, 1), 0.5)
-    return float((la * keep(ca) + (1 - la) * keep(cb)).mean((1, 2)).mean())
+    return float((la * keep(ca) + (1 - la) * keep(cb)).mean())
 
 
 def qcv(fused, a=None, b=None, convention: str = "vifb", window: int = 16, alpha: float = 5.0) -> float:
@@ -744,11 +750,17 @@ def qcv(fused, a=None, b=None, convention: str = "vifb", window: int = 16, alpha
     Colour: mean over channels. Sources with no edges at all (black): 0.
     """
     p = prepare(fused, a, b)
-    images = np.concatenate([p.a, p.b, p.f])
+    _check(convention)
+    return float(np.mean([_qcv_plane(p.a[c:c + 1], p.b[c:c + 1], p.f[c:c + 1], convention, window, alpha)
+                          for c in range(len(p.f))]))
+
+
+def _qcv_plane(ia: np.ndarray, ib: np.ndarray, f: np.ndarray, convention: str, window: int, alpha: float) -> float:
+    images = np.concatenate([ia, ib, f])
     if _check(convention) == "vifb":
         images = _minmax_255(images)
     ia, ib, f = np.split(images, 3)
-    h, w = p.shape
+    h, w = f.shape[1:]
     ph, pw = -h % window, -w % window
 
     def regions(x: np.ndarray, reduce: Callable) -> np.ndarray:
@@ -764,7 +776,7 @@ def qcv(fused, a=None, b=None, convention: str = "vifb", window: int = 16, alpha
     da, db = np.split(dist, 2)
     num = (la * da + lb * db).sum((1, 2))
     den = (la + lb).sum((1, 2))
-    return float(np.where(den > 0, num / np.where(den > 0, den, 1), 0.0).mean())
+    return float(np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)[0])
 
 
 # ------------------------------------------------------------------------------------------------------ table
