@@ -167,6 +167,25 @@ def _run_fuse_ms(args) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------------------------- evaluate
+def _add_evaluate(sub) -> None:
+    from .evaluate import EPILOG, add_arguments
+
+    p = sub.add_parser("evaluate", help="score fused results (or models) with 19 fusion metrics: CSV, Markdown, plot",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .evaluate import REPORT_FILES, run, summary_markdown
+
+    scores = run(args)
+    print(summary_markdown(scores))
+    log.info("wrote %s", ", ".join(str(Path(args.output) / f) for f in REPORT_FILES))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
@@ -176,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gifnet {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_fuse, _add_enhance, _add_fuse_ms):
+    for add in (_add_fuse, _add_enhance, _add_fuse_ms, _add_evaluate):
         add(sub)
     return parser
 
