@@ -346,3 +346,51 @@ def test_browser_upload_fuse_and_download(server, images, model, tmp_path):
         target = Path(os.environ["GIFNET_SCREENSHOT_DIR"])
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, target / shot.name)
+
+
+# ------------------------------------------------------------------------------------------ samples, Space files
+def test_load_sample_copies_the_authors_pair(shared, monkeypatch, tmp_path):
+    monkeypatch.setenv("GIFNET_SAMPLES_URL", (shared / "samples").resolve().as_uri())
+    monkeypatch.setenv("GIFNET_CACHE", str(tmp_path))
+    a, b = demo.load_sample("medical")
+    assert Path(a).parent == Path(b).parent and Path(a).parent.parent == demo.OUTPUT_ROOT   # servable temp copies
+    assert Path(a).name.endswith("1.png") and read_image(a)[0].ndim == 3 and read_image(b)[0].ndim == 2  # PET, MRI
+    ms, pan = demo.load_remote_sample()
+    assert read_image(ms[0], allow_bands=True)[0].shape[2] == 4 and read_image(pan)[0].ndim == 2
+    monkeypatch.setenv("GIFNET_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("GIFNET_OFFLINE", "1")
+    with pytest.raises(gr.Error, match="offline mode is on"):
+        demo.load_sample("ivif")
+
+
+def test_space_folder(tmp_path):
+    """demo/README.md has the Space front matter; build_space.py makes a folder whose app.py runs on its own."""
+    import subprocess
+    import sys
+
+    from huggingface_hub import metadata_load
+
+    repo = Path(__file__).resolve().parents[1]
+    meta = metadata_load(repo / "demo" / "README.md")
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py" and meta["python_version"]
+    assert meta["sdk_version"].startswith("6.") and meta["models"] and meta["preload_from_hub"]
+    reqs = (repo / "demo" / "requirements.txt").read_text()
+    assert "torch" in reqs and "scikit-image" in reqs and "gradio" not in reqs.replace("Gradio itself", "")
+
+    out = tmp_path / "space"
+    subprocess.run([sys.executable, str(repo / "demo" / "build_space.py"), str(out), "--weights", "acme/gifnet@v2"],
+                   check=True, capture_output=True)
+    assert (out / "gifnet" / "demo.py").is_file() and not list(out.rglob("__pycache__"))
+    assert (out / "weights.txt").read_text().strip() == "acme/gifnet@v2"
+    built = metadata_load(out / "README.md")
+    assert built["models"] == ["acme/gifnet"] and built["preload_from_hub"] == ["acme/gifnet config.json,model.safetensors"]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GIFNET_WEIGHTS")}
+    r = subprocess.run([sys.executable, "app.py", "--help"], cwd=out, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "--share" in r.stdout, r.stderr[-2000:]
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, str(repo / "demo" / "build_space.py"), str(bare), "--no-hub-weights"], check=True,
+                   capture_output=True)
+    meta = metadata_load(bare / "README.md")
+    assert "models" not in meta and "preload_from_hub" not in meta and not (bare / "weights.txt").exists()
