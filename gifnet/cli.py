@@ -210,9 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging() -> None:
+    """Library messages (logger "gifnet.*") as `gifnet: ...` lines on the current stderr, INFO and up."""
+    for h in [h for h in log.handlers if getattr(h, "gifnet_cli", False)]:
+        log.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.gifnet_cli = True
+    handler.setFormatter(logging.Formatter("gifnet: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="gifnet: %(message)s")
+    _setup_logging()
     try:
         return args.handler(args)
     except GifnetError as e:

@@ -402,22 +402,26 @@ def swap(a, b):
 
 @user_errors
 def load_sample(task: str):
-    """Fetch the authors' public sample pair for `task` (checksummed cache) into the two inputs."""
-    from .examples import fetch_sample
+    """The authors' public sample pair for `task` (gifnet.samples: checksummed download or $GIFNET_SAMPLES) into the
+    two inputs. Remote sensing in this tab is one band + PAN: band 1 of the sample's multispectral image."""
+    from .samples import sample_pair
 
-    key = task if task != "auto" else "ivif"
-    paths = fetch_sample(key)
+    a, b = sample_pair(task if task != "auto" else "ivif")
     d = output_dir()       # Gradio serves files from the temp dir: copy them out of the user cache
-    return tuple(str(shutil.copy(p, d / f"{i}_{p.name}")) for i, p in enumerate(paths))
+    if task == "remote":
+        band, bits = read_image(a, allow_bands=True)
+        band = band[..., 0] if band.ndim == 3 else band
+        return str(write_image(to_dtype(band, bits), d / "band1.tif")), str(shutil.copy(b, d / f"pan{b.suffix}"))
+    return str(shutil.copy(a, d / f"a_{a.name}")), str(shutil.copy(b, d / f"b_{b.name}"))
 
 
 @user_errors
 def load_remote_sample():
-    from .examples import fetch_sample
+    from .samples import sample_pair
 
+    ms, pan = sample_pair("remote")
     d = output_dir()
-    ms, pan = (shutil.copy(p, d / f"{i}_{p.name}") for i, p in enumerate(fetch_sample("remote-ms")))
-    return [str(ms)], str(pan)
+    return [str(shutil.copy(ms, d / f"ms{ms.suffix}"))], str(shutil.copy(pan, d / f"pan{pan.suffix}"))
 
 
 # ------------------------------------------------------------------------------------------------------ the app
@@ -441,7 +445,7 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
     """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits."""
     examples = _examples(examples_dir)
     first = TASKS["ivif"]
-    with gr.Blocks(title="GIFNet image fusion", delete_cache=(RESULT_TTL_S, RESULT_TTL_S)) as demo:
+    with gr.Blocks(title="GIFNet image fusion", delete_cache=(RESULT_TTL_S, RESULT_TTL_S), analytics_enabled=False) as demo:
         gr.Markdown(HEADER.format(weights=weights_label(), version=__version__, device=DEVICE.upper()))
         with gr.Tab("Fuse", id="fuse"):
             with gr.Row():

@@ -1,36 +1,29 @@
-"""Example inputs for the demo (and for trying gifnet): made here, or fetched on request.
+"""Offline example inputs for the demo, made here (the authors' real samples are `gifnet.samples`, fetched on request).
 
-1. `make_examples(folder)` synthesises offline examples from scikit-image's bundled public-domain / CC0 photographs
-   (astronaut: NASA, public domain; coffee, chelsea: CC0; rocket: SpaceX, public domain). Nothing is downloaded and
-   no dataset image is involved:
-     multi-focus     the photo blurred outside (near focus) or inside (far focus) a soft central disc
-     multi-exposure  the photo at +2 EV (over-exposed, clipped) and -2 EV (under-exposed), in linear light
-     enhancement     a low-contrast, hazy version of the photo
-     remote sensing  Wald's protocol: PAN = the photo's luma at full resolution; a 3-band "multispectral" image =
-                     the R, G, B bands degraded 4x (downsampled, then upsampled back to PAN's grid)
-   They show what each task does; they are not benchmark data.
-2. `fetch_sample(task)` downloads the authors' one public sample pair per task (github.com/AWCXV/GIFNet `images/`)
-   into the gifnet cache, each file checked against its sha256 (`gifnet.hub.download`); $GIFNET_SAMPLES_URL
-   replaces the base URL (a mirror, or file:// for tests). Only on request: never at import or start-up.
+`make_examples(folder)` synthesises them from scikit-image's bundled public-domain / CC0 photographs (astronaut:
+NASA, public domain; coffee, chelsea: CC0; rocket: SpaceX, public domain). Nothing is downloaded and no dataset image
+is involved:
+    multi-focus     the photo blurred outside (near focus) or inside (far focus) a soft central disc
+    multi-exposure  the photo at +2 EV (over-exposed, clipped) and -2 EV (under-exposed), in linear light
+    enhancement     a low-contrast, hazy version of the photo
+    remote sensing  Wald's protocol: PAN = the photo's luma at full resolution; a 3-band "multispectral" image =
+                    the R, G, B bands degraded 4x (downsampled, then upsampled back to PAN's grid)
+They show what each task does; they are not benchmark data.
 """
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import GifnetError
-from .hub import cache_dir, download
 from .image import luma, resize, write_image
 from .pipeline import gaussian_blur
 
 log = logging.getLogger(__name__)
 
 MAX_SIDE = 384           # examples stay small so they run in seconds on a CPU Space
-SAMPLES_URL = "https://github.com/AWCXV/GIFNet/raw/main/images/"
 
 
 @dataclass(frozen=True)
@@ -113,32 +106,3 @@ def make_examples(folder: Path) -> list[Example]:
         examples.append(Example(task, title, paths))
     log.info("demo examples in %s", folder)
     return examples
-
-
-# --------------------------------------------------------------------------------------- the authors' public samples
-# task -> files (slot a first) under images/ in the authors' repository, with their sha256
-SAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "ivif": (("IVIF/ir/1.jpg", "1493246378ffecef7be28842f9bfd03f220fd3094d7ce59079989f25a2416301"),
-             ("IVIF/vis/1.jpg", "d57604a1a217d84447d8c4128e4e927f4c2c9677b68f7e0943ca46374f438e44")),
-    "mfif": (("MFIF/ir/1.jpg", "2f9fb95461f2297388eeece514544714cf4f7f1377e4b0bb6fae2901d43dd795"),
-             ("MFIF/vis/1.jpg", "d7329134ec2987840e1bd29de06383fc9dd796904d24d6d9e9d4d6dc63dfdac6")),
-    "meif": (("MEIF/ir/1.jpg", "e6d4fb578308f29bf75e13e3bd04ca231e80957fc062a0b6880f695b335246ee"),
-             ("MEIF/vis/1.jpg", "732eb00668b6db3f5e9fcfbd7fc721b4463b7db1a8b8c07c4d77dd620021905e")),
-    "medical": (("Medical/pet/1.png", "80e249b7f91426a78426a0ac5d9a02f2b70ed2d581d879076caf4c734361ea92"),
-                ("Medical/mri/1.png", "a7bd2160767d6c66587e950a42e96168226e9e00033f3c287fc19d0e2b8f25a0")),
-    "nir-vis": (("NIR-VIS/nir/1.jpg", "d606745b7b9e8f51234cfafa59ec15d5e2319ac70c6159e3ac696537bd67bb84"),
-                ("NIR-VIS/vis/1.jpg", "b59d53d1edc066554dc7c9ed8cc9713ee94b7b4c22ee297c3d43cda658eb9315")),
-    "remote": (("Remote/MS_band1/1.tif", "58179a6f9358b3db2efe2672e91ad9cd877818019103185e9d642b44a2403c87"),
-               ("Remote/PAN/1.tif", "2c5e61cca7bbd057ea44828527596d3dab05d6f5c6c443f65c763c69a30b4daa")),
-    "remote-ms": (("Remote/MS/1.tif", "15d8793e7cbf618466f761667b03f342b257089df1dd88d61c0f92f13272e415"),
-                  ("Remote/PAN/1.tif", "2c5e61cca7bbd057ea44828527596d3dab05d6f5c6c443f65c763c69a30b4daa")),
-}
-
-
-def fetch_sample(task: str) -> list[Path]:
-    """The authors' sample for `task` (slot order), downloaded once into the cache and verified by sha256."""
-    if task not in SAMPLES:
-        raise GifnetError(f"no public sample for task {task!r}; samples exist for {', '.join(SAMPLES)}")
-    base = os.environ.get("GIFNET_SAMPLES_URL", SAMPLES_URL).rstrip("/") + "/"
-    return [download(base + rel, cache_dir() / "samples" / rel, sha) for rel, sha in SAMPLES[task]]
-

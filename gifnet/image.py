@@ -232,9 +232,10 @@ def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bo
         pixels = np.round(pixels / 257.0).astype(np.uint8)
     if pixels.ndim == 3 and pixels.shape[2] not in (3,) and ext not in (".tif", ".tiff"):
         raise GifnetError(f"{path}: {pixels.shape[2]} bands can only be written as TIFF; use a .tif name")
-    fd, tmp = tempfile.mkstemp(prefix=".gifnet-", suffix=ext, dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".gifnet-", suffix=ext, dir=path.parent)
+        os.close(fd)
         if ext in (".tif", ".tiff"):
             import tifffile
 
@@ -244,14 +245,14 @@ def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bo
         elif pixels.dtype == np.uint16 and pixels.ndim == 3:
             _write_png16_rgb(pixels, tmp)
         elif pixels.dtype == np.uint16:
-            Image.fromarray(pixels, mode="I;16").save(tmp, format="PNG")
+            Image.fromarray(pixels).save(tmp, format="PNG")  # uint16 grey -> mode I;16
         else:
             Image.fromarray(pixels).save(tmp, format=Image.registered_extensions()[ext], **_save_options(ext))
         os.replace(tmp, path)
     except OSError as e:
         raise GifnetError(f"{path}: could not write ({e.strerror or e}); check free space and permissions") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
     return path
 

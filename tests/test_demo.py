@@ -350,13 +350,15 @@ def test_browser_upload_fuse_and_download(server, images, model, tmp_path):
 
 # ------------------------------------------------------------------------------------------ samples, Space files
 def test_load_sample_copies_the_authors_pair(shared, monkeypatch, tmp_path):
-    monkeypatch.setenv("GIFNET_SAMPLES_URL", (shared / "samples").resolve().as_uri())
-    monkeypatch.setenv("GIFNET_CACHE", str(tmp_path))
+    monkeypatch.setenv("GIFNET_SAMPLES", str(shared))
     a, b = demo.load_sample("medical")
     assert Path(a).parent == Path(b).parent and Path(a).parent.parent == demo.OUTPUT_ROOT   # servable temp copies
-    assert Path(a).name.endswith("1.png") and read_image(a)[0].ndim == 3 and read_image(b)[0].ndim == 2  # PET, MRI
+    assert read_image(a)[0].ndim == 3 and read_image(b)[0].ndim == 2                          # PET, MRI
+    band, pan = demo.load_sample("remote")                                                     # one band + PAN
+    assert read_image(band)[0].shape == read_image(pan)[0].shape
     ms, pan = demo.load_remote_sample()
     assert read_image(ms[0], allow_bands=True)[0].shape[2] == 4 and read_image(pan)[0].ndim == 2
+    monkeypatch.delenv("GIFNET_SAMPLES")
     monkeypatch.setenv("GIFNET_CACHE", str(tmp_path / "empty"))
     monkeypatch.setenv("GIFNET_OFFLINE", "1")
     with pytest.raises(gr.Error, match="offline mode is on"):

@@ -1,0 +1,127 @@
+"""The `gifnet` command end to end in temp dirs: files, folders, every bad input gives one line and no partial file."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gifnet import hub, pipeline
+from gifnet.cli import main
+from gifnet.model import GIFNet
+
+REPO = Path(__file__).resolve().parents[1]
+rng = np.random.default_rng(2)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> str:
+    torch.manual_seed(0)
+    return str(hub.save_weights(GIFNet(), tmp_path_factory.mktemp("weights") / "random"))
+
+
+def save(path: Path, arr: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def img(h=24, w=20, c=0):
+    shape = (h, w, c) if c else (h, w)
+    return (rng.random(shape) * 255).astype(np.uint8)
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_fuse_files(tmp_path, weights, capsys):
+    a, b = save(tmp_path / "ir.png", img()), save(tmp_path / "vis.jpg", img(c=3))
+    code, text = run(capsys, "fuse", a, b, "-o", tmp_path / "f.png", "--task", "ivif", "--weights", weights)
+    assert code == 0 and Image.open(tmp_path / "f.png").mode == "RGB"
+    code, text = run(capsys, "fuse", a, b, "-o", tmp_path / "f.png", "--weights", weights)
+    assert code == 2 and "already exists" in text and "--overwrite" in text
+    assert run(capsys, "fuse", a, b, "-o", tmp_path / "f.png", "--weights", weights, "--overwrite")[0] == 0
+
+
+def test_enhance_and_fuse_ms(tmp_path, weights, capsys):
+    src = save(tmp_path / "x.png", img(c=3))
+    assert run(capsys, "enhance", src, "-o", tmp_path / "e.png", "--weights", weights)[0] == 0
+    bands = [save(tmp_path / f"b{i}.png", img(32, 32)) for i in range(3)]
+    pan = save(tmp_path / "pan.png", img(32, 32))
+    code, text = run(capsys, "fuse-ms", *bands, pan, "-o", tmp_path / "ms.tif", "--weights", weights)
+    assert code == 0 and "3 bands" in text
+    code, text = run(capsys, "fuse-ms", *bands, pan, "-o", tmp_path / "ms.png", "--weights", weights)
+    assert code == 2 and "use a .tif" in text
+
+
+def test_folder_mode(tmp_path, weights, capsys):
+    for name in ("1", "2", "3"):
+        save(tmp_path / "a" / f"{name}.png", img())
+        save(tmp_path / "b" / f"{name}.jpg", img(c=3))
+    save(tmp_path / "a" / "lonely.png", img())
+    (tmp_path / "b" / "3.jpg").write_text("broken")                   # a bad file: reported and skipped
+    code, text = run(capsys, "fuse", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "out", "--weights", weights)
+    assert code == 1
+    assert "unpaired, skipped" in text and "lonely.png" in text
+    assert "skipped 3" in text and "fused 2 of 3 pairs" in text and "1 failed" in text
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["1.png", "2.png"]
+    code, text = run(capsys, "fuse", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "out", "--weights", weights)
+    assert code == 2 and "already exist" in text
+
+
+@pytest.mark.parametrize("case", ["sizes", "not_image", "missing", "empty_dir", "no_common", "unwritable", "small",
+                                  "dir_and_file", "bad_weights"])
+def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, weights, capsys, case):
+    a, b = save(tmp_path / "in/a.png", img()), save(tmp_path / "in/b.png", img())
+    out = tmp_path / "out" / "f.png"
+    out.parent.mkdir()
+    args = ["fuse", a, b, "-o", out, "--weights", weights]
+    expect = {"sizes": "sizes differ", "not_image": "not a readable image", "missing": "file not found",
+              "empty_dir": "no images in this folder", "no_common": "no file names in common",
+              "unwritable": "output folder does not exist", "small": "at least 8x8",
+              "dir_and_file": "mix of a folder and a file", "bad_weights": "weights not found"}[case]
+    if case == "sizes":
+        args[2] = save(tmp_path / "in/c.png", img(24, 30))
+    elif case == "not_image":
+        args[1] = tmp_path / "in/x.png"
+        args[1].write_text("not an image")
+    elif case == "missing":
+        args[1] = tmp_path / "in/nope.png"
+    elif case == "empty_dir":
+        (tmp_path / "e1").mkdir(), (tmp_path / "e2").mkdir()
+        args[1:3] = [tmp_path / "e1", tmp_path / "e2"]
+    elif case == "no_common":
+        args[1:3] = [save(tmp_path / "d1/x.png", img()).parent, save(tmp_path / "d2/y.png", img()).parent]
+    elif case == "unwritable":
+        args[4] = tmp_path / "in/a.png/f.png"
+    elif case == "small":
+        args[1:3] = [save(tmp_path / "in/s1.png", img(6, 6)), save(tmp_path / "in/s2.png", img(6, 6))]
+    elif case == "dir_and_file":
+        args[1] = tmp_path / "in"
+    elif case == "bad_weights":
+        args[-1] = tmp_path / "nope.safetensors"
+    code, text = run(capsys, *args)
+    assert code == 2 and expect in text
+    assert "Traceback" not in text and len([l for l in text.splitlines() if l.startswith("gifnet: error")]) == 1
+    assert list(out.parent.iterdir()) == []
+
+
+def test_too_large_for_memory_fails_before_allocating(tmp_path, weights, capsys, monkeypatch):
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 2**20)
+    a, b = save(tmp_path / "a.png", img(64, 64)), save(tmp_path / "b.png", img(64, 64))
+    code, text = run(capsys, "fuse", a, b, "-o", tmp_path / "f.png", "--weights", weights)
+    assert code == 2 and "GB is available" in text and not (tmp_path / "f.png").exists()
+
+
+def test_console_entry_help_shows_examples():
+    r = subprocess.run([sys.executable, "-m", "gifnet", "fuse", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0 and "examples:" in r.stdout and "gifnet fuse ir/ vis/" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "gifnet", "fuse", "x.png"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
