@@ -358,7 +358,7 @@ def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resa
     if mismatched and not resample:
         i = mismatched[0]
         raise user_error(f"Band {i + 1} is {size_of(bands[i])} but the panchromatic image is {size_of(pan)}; tick "
-                       "'Upsample the bands to the panchromatic image'")
+                       "'Upsample the bands to the PAN image'")
     if mismatched:
         notices.append(f"{len(mismatched)} band(s) resampled from {size_of(bands[mismatched[0]])} to the panchromatic "
                        f"image's {size_of(pan)}.")
@@ -445,7 +445,8 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
     """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits."""
     examples = _examples(examples_dir)
     first = TASKS["ivif"]
-    with gr.Blocks(title="GIFNet image fusion", delete_cache=(RESULT_TTL_S, RESULT_TTL_S), analytics_enabled=False) as demo:
+    sweep = (RESULT_TTL_S, RESULT_TTL_S)   # every hour, delete uploads and results older than an hour
+    with gr.Blocks(title="GIFNet image fusion", delete_cache=sweep, analytics_enabled=False) as demo:
         gr.Markdown(HEADER.format(weights=weights_label(), version=__version__, device=DEVICE.upper()))
         with gr.Tab("Fuse", id="fuse"):
             with gr.Row():
@@ -505,7 +506,7 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
                                  "band (in order)", elem_id="remote-ms")
                     pan = gr.File(label="Panchromatic", elem_id="remote-pan")
                     bands = gr.Textbox("", label="Bands to preview as RGB (e.g. 3,2,1; empty: 1,2,3)")
-                    resample_r = gr.Checkbox(False, label="Upsample the bands to the panchromatic image if sizes differ")
+                    resample_r = gr.Checkbox(False, label="Upsample the bands to the PAN image if sizes differ")
                     with gr.Row():
                         run_r = gr.Button("Sharpen", variant="primary", elem_id="remote-run")
                         sample_r = gr.Button("Load the authors' sample (online)", size="sm")

@@ -87,21 +87,21 @@ def make_examples(folder: Path) -> list[Example]:
     """Write the synthesised examples into `folder` (once; existing files are reused) and list them."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    specs = {
+    specs = {  # file stem -> (task, title, maker)
         "mfif_astronaut": ("mfif", "Multi-focus (synthesised from astronaut)", lambda: focus_pair(_photo("astronaut"))),
         "mfif_coffee": ("mfif", "Multi-focus (synthesised from coffee)", lambda: focus_pair(_photo("coffee"))),
-        "meif_chelsea": ("meif", "Multi-exposure ±2 EV (synthesised from chelsea)", lambda: exposure_pair(_photo("chelsea"))),
-        "meif_coffee": ("meif", "Multi-exposure ±2 EV (synthesised from coffee)", lambda: exposure_pair(_photo("coffee"))),
-        "enhance_rocket": ("enhance", "Low-contrast (synthesised from rocket)", lambda: (hazy(_photo("rocket")),)),
-        "enhance_chelsea": ("enhance", "Low-contrast (synthesised from chelsea)", lambda: (hazy(_photo("chelsea")),)),
-        "remote_rocket": ("remote", "Pansharpening, Wald's protocol (from rocket)", lambda: wald_pair(_photo("rocket"))),
+        "meif_chelsea": ("meif", "Multi-exposure ±2 EV (from chelsea)", lambda: exposure_pair(_photo("chelsea"))),
+        "meif_coffee": ("meif", "Multi-exposure ±2 EV (from coffee)", lambda: exposure_pair(_photo("coffee"))),
+        "enhance_rocket": ("enhance", "Low-contrast (from rocket)", lambda: (hazy(_photo("rocket")),)),
+        "enhance_chelsea": ("enhance", "Low-contrast (from chelsea)", lambda: (hazy(_photo("chelsea")),)),
+        "remote_rocket": ("remote", "Pansharpening (Wald's protocol, rocket)", lambda: wald_pair(_photo("rocket"))),
     }
+    names = {"remote": ["ms.tif", "pan.png"], "enhance": ["image.png"]}
     examples = []
     for stem, (task, title, make) in specs.items():
-        names = ["ms.tif", "pan.png"] if task == "remote" else (["a.png", "b.png"] if task != "enhance" else ["image.png"])
-        paths = tuple(folder / f"{stem}_{n}" for n in names)
+        paths = tuple(folder / f"{stem}_{n}" for n in names.get(task, ["a.png", "b.png"]))
         if not all(p.is_file() for p in paths):
-            for img, p in zip(make(), paths):
+            for img, p in zip(make(), paths, strict=True):
                 write_image(_u8(img), p, overwrite=True)
         examples.append(Example(task, title, paths))
     log.info("demo examples in %s", folder)

@@ -45,7 +45,8 @@ def images(tmp_path_factory) -> dict[str, Path]:
         scene = resize(np.asarray(data.astronaut(), np.float32) / 255, (96, 96))
     except ImportError:
         yy, xx = np.mgrid[0:96, 0:96] / 96.0
-        scene = np.stack([0.5 + 0.4 * np.sin(9 * xx), 0.5 + 0.4 * np.cos(7 * yy), 0.5 + 0.3 * np.sin(5 * (xx + yy))], -1)
+        scene = np.stack([0.5 + 0.4 * np.sin(9 * xx), 0.5 + 0.4 * np.cos(7 * yy), 0.5 + 0.3 * np.sin(5 * xx + 5 * yy)],
+                         axis=-1)
         scene[30:60, 20:50] = [0.9, 0.2, 0.1]
     near, far = focus_pair(scene.astype(np.float32), sigma=2.0)
     out = {"near": d / "near.png", "far": d / "far.png", "grey16": d / "ir16.png", "rgba": d / "vis.png",
@@ -284,7 +285,8 @@ def test_upload_size_limit_is_enforced_by_the_server(server, tmp_path):
 
     big = tmp_path / "big.png"
     big.write_bytes(os.urandom(1_500_000))
-    r = httpx.post(server + "gradio_api/upload", files={"files": ("big.png", big.read_bytes(), "image/png")}, timeout=60)
+    files = {"files": ("big.png", big.read_bytes(), "image/png")}
+    r = httpx.post(server + "gradio_api/upload", files=files, timeout=60)
     assert r.status_code == 413
     assert httpx.get(server + "gradio_api/info", timeout=30).status_code == 200                # still serving
 
@@ -385,7 +387,8 @@ def test_space_folder(tmp_path):
     assert (out / "gifnet" / "demo.py").is_file() and not list(out.rglob("__pycache__"))
     assert (out / "weights.txt").read_text().strip() == "acme/gifnet@v2"
     built = metadata_load(out / "README.md")
-    assert built["models"] == ["acme/gifnet"] and built["preload_from_hub"] == ["acme/gifnet config.json,model.safetensors"]
+    assert built["models"] == ["acme/gifnet"]
+    assert built["preload_from_hub"] == ["acme/gifnet config.json,model.safetensors"]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GIFNET_WEIGHTS")}
     r = subprocess.run([sys.executable, "app.py", "--help"], cwd=out, env=env, capture_output=True, text=True,
                        timeout=300)

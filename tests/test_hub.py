@@ -274,7 +274,8 @@ def seed_hub_cache(cache: Path, repo: str, commits: dict[str, GIFNet], refs: dic
 def hub_cache(clean_env, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     new, old = random_model(10), random_model(11)
-    seed_hub_cache(clean_env / "hf-cache", "acme/gifnet", {SHA_MAIN: new, SHA_OLD: old}, {"main": SHA_MAIN, "v1": SHA_OLD})
+    seed_hub_cache(clean_env / "hf-cache", "acme/gifnet", commits={SHA_MAIN: new, SHA_OLD: old},
+                   refs={"main": SHA_MAIN, "v1": SHA_OLD})
     return new, old
 
 
