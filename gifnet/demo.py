@@ -44,17 +44,15 @@ from .pipeline import TASKS, enhance, fuse, fuse_multispectral
 
 log = logging.getLogger(__name__)
 
-try:  # ZeroGPU Spaces: the network runs on a GPU borrowed per call
+try:  # on Spaces: the network calls borrow a GPU per call on ZeroGPU hardware; the decoration is inert elsewhere
     import spaces
 
     gpu = spaces.GPU(duration=120)
-    ZEROGPU = True
 except ImportError:
     def gpu(fn: Callable) -> Callable:
         return fn
 
-    ZEROGPU = False
-
+ZEROGPU = "spaces" in globals() and bool(os.environ.get("SPACES_ZERO_GPU"))
 DEVICE = "cuda" if (ZEROGPU or torch.cuda.is_available()) else "cpu"
 MAX_PIXELS = int(os.environ.get("GIFNET_DEMO_MAX_PIXELS", 16_000_000 if DEVICE == "cuda" else 1_000_000))
 MAX_UPLOAD = os.environ.get("GIFNET_DEMO_MAX_UPLOAD", "25mb")
@@ -71,7 +69,7 @@ METRIC_INFO = {  # name -> (label, what it measures); higher is better for all o
     "sf": ("SF", "spatial frequency: activity"),
     "ag": ("AG", "average gradient: sharpness"),
     "qabf": ("Qabf", "edges carried over from the sources"),
-    "ssim": ("SSIM", "structural similarity to the sources"),
+    "ssim": ("SSIM", "structural similarity, summed over both sources"),
 }
 FUSE_TASKS = ("ivif", "mfif", "meif", "medical", "nir-vis", "remote", "auto")
 COLOUR_RULE = {"a": "colour from the first image", "b": "colour from the second image",
@@ -444,6 +442,8 @@ images of one scene **in the order shown**, press **Fuse**. Weights: {weights} �
 def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
     """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits."""
     examples = _examples(examples_dir)
+    if ZEROGPU:
+        get_model()   # ZeroGPU wants the model placed on "cuda" at start-up, outside the @spaces.GPU functions
     first = TASKS["ivif"]
     sweep = (RESULT_TTL_S, RESULT_TTL_S)   # every hour, delete uploads and results older than an hour
     with gr.Blocks(title="GIFNet image fusion", delete_cache=sweep, analytics_enabled=False) as demo:
@@ -489,12 +489,14 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
                     run_e = gr.Button("Enhance", variant="primary", elem_id="enhance-run")
                     ex = [[str(e.files[0])] for e in examples if e.task == "enhance"]
                     if ex:
-                        gr.Examples(ex, inputs=[img], label="Synthesised low-contrast examples (offline)")
+                        gr.Examples(ex, inputs=[img], label="Synthesised low-contrast examples (offline)",
+                                    elem_id="enhance-examples")
                 with gr.Column():
                     slider_e = gr.ImageSlider(label="Original ↔ enhanced", format="png", interactive=False,
                                               elem_id="enhance-result", max_height=520)
-                    download_e = gr.DownloadButton("Download the enhanced image (lossless PNG)")
-                    notice_e = gr.Markdown()
+                    download_e = gr.DownloadButton("Download the enhanced image (lossless PNG)",
+                                                   elem_id="enhance-download")
+                    notice_e = gr.Markdown(elem_id="enhance-notice")
                     table_e = gr.Dataframe(headers=["metric", "before", "after", "meaning"], interactive=False,
                                            label="Before and after (higher is better)")
             run_e.click(enhance_image, img, [slider_e, download_e, table_e, notice_e], api_name="enhance")
@@ -512,12 +514,14 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
                         sample_r = gr.Button("Load the authors' sample (online)", size="sm")
                     ex = [[[str(e.files[0])], str(e.files[1]), True, ""] for e in examples if e.task == "remote"]
                     if ex:
-                        gr.Examples(ex, inputs=[ms, pan, resample_r, bands], label="Synthesised example (offline)")
+                        gr.Examples(ex, inputs=[ms, pan, resample_r, bands], label="Synthesised example (offline)",
+                                    example_labels=[e.title for e in examples if e.task == "remote"],
+                                    elem_id="remote-examples")
                 with gr.Column():
                     slider_r = gr.ImageSlider(label="Multispectral ↔ sharpened (preview)", format="png",
-                                              interactive=False, max_height=520)
-                    download_r = gr.DownloadButton("Download all bands (TIFF)")
-                    notice_r = gr.Markdown()
+                                              interactive=False, max_height=520, elem_id="remote-result")
+                    download_r = gr.DownloadButton("Download all bands (TIFF)", elem_id="remote-download")
+                    notice_r = gr.Markdown(elem_id="remote-notice")
             run_r.click(fuse_remote, [ms, pan, resample_r, bands], [slider_r, download_r, notice_r], api_name="fuse_ms")
             sample_r.click(load_remote_sample, None, [ms, pan], api_visibility="private")
     return demo

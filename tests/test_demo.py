@@ -399,3 +399,46 @@ def test_space_folder(tmp_path):
                    capture_output=True)
     meta = metadata_load(bare / "README.md")
     assert "models" not in meta and "preload_from_hub" not in meta and not (bare / "weights.txt").exists()
+
+
+def test_cli_demo_launches_with_its_options(monkeypatch):
+    from gifnet import cli
+
+    seen = {}
+    monkeypatch.setattr(demo, "launch", lambda host, port, share: seen.update(host=host, port=port, share=share))
+    monkeypatch.delenv("GIFNET_WEIGHTS", raising=False)
+    assert cli.main(["demo", "--port", "7861", "--weights", "acme/gifnet@v1"]) == 0
+    assert seen == {"host": "127.0.0.1", "port": 7861, "share": False}
+    assert os.environ["GIFNET_WEIGHTS"] == "acme/gifnet@v1"
+
+
+def test_zerogpu_decoration_only_when_spaces_is_installed(monkeypatch):
+    """With a `spaces` package importable, the network calls are wrapped by spaces.GPU (inert off ZeroGPU); on
+    ZeroGPU hardware (SPACES_ZERO_GPU set) the model goes to "cuda"; without `spaces` the functions are plain."""
+    import importlib.util
+    import sys
+    import types
+
+    def gpu(duration=60):
+        def wrap(fn):
+            fn.on_gpu = duration
+            return fn
+        return wrap
+
+    def import_copy(name: str):
+        spec = importlib.util.spec_from_file_location(f"gifnet._demo_{name}", demo.__file__)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    if not demo.ZEROGPU and "spaces" not in sys.modules:          # this process: no `spaces`, plain functions
+        assert not hasattr(demo._fuse_planes, "on_gpu") and demo.gpu(len) is len
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    cpu_space = import_copy("cpu_space")
+    assert cpu_space._fuse_planes.on_gpu == cpu_space._enhance_plane.on_gpu == cpu_space._fuse_band.on_gpu == 120
+    assert not cpu_space.ZEROGPU
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    zero = import_copy("zerogpu")
+    assert zero.ZEROGPU and zero.DEVICE == "cuda" and zero._fuse_planes.on_gpu == 120
