@@ -136,22 +136,22 @@ def user_error(message: str) -> gr.Error:
     return gr.Error(_strip_temp_paths(message), print_exception=False)
 
 
-class SourceImage(gr.Image):
-    """gr.Image that hands the uploaded file to the handler untouched (the handler reads it with read_image, which
-    keeps 16 bits and reports unreadable files clearly); gr.Image itself would decode it with PIL first. Create it
-    with `source_image(...)`; the constructor stays gr.Image's, whose signature Gradio reads to configure the page."""
-    is_template = True   # the page renders it as a plain Image
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        if payload.path is None:
-            raise user_error("The upload did not arrive as a file; upload the image again")
-        return str(payload.path)
+def _upload_path(payload) -> Optional[str]:
+    if payload is None:
+        return None
+    if payload.path is None:
+        raise user_error("The upload did not arrive as a file; upload the image again")
+    return str(payload.path)
 
 
-def source_image(**kwargs) -> SourceImage:
-    return SourceImage(type="filepath", image_mode=None, format="png", sources=["upload", "clipboard"], **kwargs)
+def source_image(**kwargs) -> gr.Image:
+    """An image input whose handler gets the uploaded file untouched: the handler reads it with read_image, which keeps
+    16 bits and reports unreadable files clearly (gr.Image itself would first decode it with PIL, and fail on a
+    non-image without a message). Set on the instance: a gr.Image subclass would make Gradio write a .pyi file into
+    this package at import."""
+    image = gr.Image(type="filepath", image_mode=None, format="png", sources=["upload", "clipboard"], **kwargs)
+    image.preprocess = _upload_path
+    return image
 
 
 # ---------------------------------------------------------------------------------------------------- helpers

@@ -442,3 +442,8 @@ def test_zerogpu_decoration_only_when_spaces_is_installed(monkeypatch):
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     zero = import_copy("zerogpu")
     assert zero.ZEROGPU and zero.DEVICE == "cuda" and zero._fuse_planes.on_gpu == 120
+
+
+def test_importing_the_demo_writes_nothing_into_the_package():
+    """A gr.Image subclass would make Gradio write gifnet/demo.pyi at import (a read-only install would break)."""
+    assert not Path(demo.__file__).with_suffix(".pyi").exists()
