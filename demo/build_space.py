@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-PLACEHOLDER = "gifnet/gifnet"
+PLACEHOLDER = "gifnet-project/gifnet"
 
 
 def build(out: Path, weights: str = PLACEHOLDER, hub_weights: bool = True) -> Path:

@@ -7,8 +7,11 @@ A source is one of
     a .model/.pt/.pth file-> an authors'-layout state dict, read with torch.load(weights_only=True) and key-mapped
     a .safetensors file   -> our weights (config.json next to it is used when present)
     a folder              -> a save_pretrained folder (config.json + model.safetensors)
-    "org/name[@revision]" -> a Hugging Face Hub repository saved with `GIFNet.save_pretrained`/`push_to_hub`
-Local paths win over Hub ids when both could match.
+    "org/name[@revision]" -> a Hugging Face Hub repository saved with `GIFNet.save_pretrained`/`push_to_hub`; the
+                             revision (branch, tag or commit) pins a version; with HF_HUB_OFFLINE=1 or GIFNET_OFFLINE=1
+                             only the local Hugging Face cache ($HF_HUB_CACHE) is used
+Local paths win over Hub ids when both could match. Our weights have one on-disk format, the Hub mixin's folder
+(`save_weights` and `GIFNet.save_pretrained` write it; see GIFNet's docstring).
 """
 from __future__ import annotations
 
