@@ -45,7 +45,7 @@ def inputs(shared: Path, tmp: Path) -> tuple[list[Path], str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=2, help="gifnet.metrics.evaluate(threads=...)")
+    ap.add_argument("--threads", type=int, default=1, help="gifnet.metrics.evaluate(threads=...)")
     ap.add_argument("--shared", default=os.environ.get("GIFNET_SHARED", str(Path(__file__).resolve().parents[2]
                                                                           / "shared")))
     args = ap.parse_args()
