@@ -364,7 +364,7 @@ def fmi(fused, a=None, b=None, window: int = 3, colour: str = "luma") -> float:
             side_f = _patch_stats(wf)
             for src in (sa[c, band], sb[c, band]):
                 ws = _patches(src, window)
-                total += _fmi_patches(_patch_stats(ws), side_f, (ws == wf).all(1)) * len(ws) / 2
+                total += _fmi_patches(_patch_stats(ws), side_f, (ws == wf).all(0)) * ws.shape[1] / 2
     return float(total / (len(f) * (h - window + 1) * (w - window + 1)))
 
 
@@ -372,58 +372,65 @@ _FMI_CHUNK = 1 << 19   # neighbourhoods per batch (about 150 MB of float32 tempo
 
 
 def _patches(x: np.ndarray, window: int) -> np.ndarray:
-    """All `window` x `window` neighbourhoods of a plane as rows of a float32 `(n, window^2)` array."""
-    return np.lib.stride_tricks.sliding_window_view(x.astype(np.float32), (window, window)).reshape(
-        -1, window * window)
+    """All `window` x `window` neighbourhoods of a plane as the columns of a float32 `(window^2, n)` array (one row
+    per position in the window: reductions over a patch become fast row-wise vector operations)."""
+    h, w = x.shape[0] - window + 1, x.shape[1] - window + 1
+    x = x.astype(np.float32)
+    return np.stack([x[i:i + h, j:j + w].ravel() for i in range(window) for j in range(window)])
 
 
 def _patch_stats(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per patch: probability vector (minus min, over sum; uniform if flat), centred values, their norm, entropy."""
-    k = v.shape[1]
-    w = v - v.min(1, keepdims=True)
-    s = w.sum(1, keepdims=True)
-    pmf = np.where(s > 0, w / np.where(s > 0, s, 1), np.float32(1.0 / k))
-    centred = v - v.mean(1, keepdims=True)
-    entropy = -(pmf * np.log(np.where(pmf > 0, pmf, 1))).sum(1)
-    return pmf, centred, np.sqrt((centred * centred).sum(1)), entropy
+    """Per patch (column): probability vector (minus min, over sum; uniform if flat), centred values, their norm,
+    entropy (nats)."""
+    k = len(v)
+    w = v - v.min(0)
+    s = w.sum(0)
+    flat = s == 0
+    pmf = w / np.where(flat, 1, s)
+    pmf[:, flat] = np.float32(1.0 / k)
+    centred = v - v.mean(0)
+    norm = np.sqrt((centred * centred).sum(0))
+    norm[flat] = 0   # rounding in the mean must not give a flat patch a (random) correlation
+    logs = np.log(pmf, out=np.zeros_like(pmf), where=pmf > 0)
+    return pmf, centred, norm, -(pmf * logs).sum(0)
 
 
 def _fmi_patches(src: tuple, fus: tuple, same: np.ndarray) -> float:
-    """Mean Fast-FMI score of patch pairs given `_patch_stats` of both sides (see `fmi`)."""
+    """Mean Fast-FMI score of patch pairs (columns) given `_patch_stats` of both sides (see `fmi`)."""
     p, cs, ns, hs = src
     q, cf, nf, hf = fus
-    n, k = p.shape
+    k, n = p.shape
     den = ns * nf
-    r = np.where(den > 0, np.einsum("ij,ij->i", cs, cf) / np.where(den > 0, den, 1), 0)
-    q = np.where((r < 0)[:, None], q[:, ::-1], q)   # countermonotone coupling = comonotone one with q reversed
-    r = np.abs(r)[:, None]
+    r = np.where(den > 0, (cs * cf).sum(0) / np.where(den > 0, den, 1), 0)
+    q = np.where(r < 0, q[::-1], q)                 # countermonotone coupling = comonotone one with q reversed
+    r = np.abs(r)
     # The comonotone coupling puts the mass of each gap between consecutive values of the merged cumulative sums
     # P, Q into one cell (i, j): i = how many P values lie below the gap, j = how many Q values. List the gap that
     # ends at each P_i (cell (i, #Q < P_i)) and at each Q_j (cell (#P <= Q_j, j)).
-    cp, cq = np.cumsum(p, 1), np.cumsum(q, 1)
-    n_q = np.zeros((n, k), np.int8)
-    n_p = np.zeros((n, k), np.int8)
+    cp, cq = np.cumsum(p, 0), np.cumsum(q, 0)
+    n_q = np.zeros((k, n), np.int8)
+    n_p = np.zeros((k, n), np.int8)
     for m in range(k):
-        n_q += cq[:, m:m + 1] < cp
-        n_p += cp[:, m:m + 1] <= cq
-    # flat views with a leading 0 per row: index base + m is the m-th cumulative value (0 for m = 0)
-    base = (np.arange(n, dtype=np.int64) * (k + 1))[:, None]
-    cp0 = np.concatenate([np.zeros((n, 1), np.float32), cp], 1)
-    cq0 = np.concatenate([np.zeros((n, 1), np.float32), cq], 1)
-    iq, ip = base + n_q, base + n_p
-    mass = np.concatenate([cp - np.maximum(cp0[:, :-1], cq0.ravel()[iq]),
-                           cq - np.maximum(cq0[:, :-1], cp0.ravel()[ip])], 1)
+        n_q += cq[m] < cp
+        n_p += cp[m] <= cq
+    # flat views with a leading row of 0: element (m, col) is the m-th cumulative value (0 for m = 0)
+    col = np.arange(n)
+    cp0 = np.concatenate([np.zeros((1, n), np.float32), cp]).ravel()
+    cq0 = np.concatenate([np.zeros((1, n), np.float32), cq]).ravel()
+    iq, ip = n_q.astype(np.intp) * n + col, n_p.astype(np.intp) * n + col
+    mass = np.concatenate([cp - np.maximum(cp0[:-n].reshape(k, n), cq0[iq]),
+                           cq - np.maximum(cq0[:-n].reshape(k, n), cp0[ip])])
     np.maximum(mass, 0, out=mass)
-    iq, ip = np.minimum(iq, base + k - 1), np.minimum(ip, base + k - 1)     # the bin holding the gap
-    prod = np.concatenate([p * (cq0.ravel()[iq + 1] - cq0.ravel()[iq]),
-                           q * (cp0.ravel()[ip + 1] - cp0.ravel()[ip])], 1)
+    last = (k - 1) * n + col                          # the bin holding each gap (capped at the last one)
+    iq, ip = np.minimum(iq, last), np.minimum(ip, last)
+    prod = np.concatenate([p * (cq0[iq + n] - cq0[iq]), q * (cp0[ip + n] - cp0[ip])])
     # I = sum over listed cells of J log(J / pq) + (1-|r|) log(1-|r|) * (product mass of all other cells); a
     # zero-mass (or repeated) cell adds exactly what it removes from the second term, so no bookkeeping is needed.
     joint = r * mass + (1 - r) * prod
     tiny = np.finfo(np.float32).tiny
-    info = (joint * np.log(np.maximum(joint, tiny) / np.maximum(prod, tiny))).sum(1)
-    r1 = 1 - r[:, 0]
-    info += r1 * (1 - prod.sum(1)) * np.log(np.maximum(r1, tiny))
+    info = (joint * np.log(np.maximum(joint, tiny) / np.maximum(prod, tiny))).sum(0)
+    r1 = 1 - r
+    info += r1 * (1 - prod.sum(0)) * np.log(np.maximum(r1, tiny))
     den = hs + hf
     score = np.clip(np.where(den > 0, 2 * info / np.where(den > 0, den, 1), 0), 0, 1)
     score[same] = 1.0
@@ -820,18 +827,20 @@ def resolve(metrics: Sequence[str] | None = None) -> list[str]:
     return [m for m in METRICS if m in names]
 
 
-# Metrics that touch no shared cache on `Prepared`: `evaluate` runs them in a second thread (numpy releases the GIL
-# in its array loops and FFTs), roughly half the work of the full set, so two cores finish in about half the time.
+# Metrics that touch no shared cache on `Prepared`, about 40 % of the work of the full set: `evaluate(threads=2)`
+# runs them in a second thread (numpy releases the GIL in its array loops and FFTs). That only pays on an idle
+# multi-core machine; on a busy one it is slower, hence the default of 1.
 _OWN_THREAD = ("fmi", "vif")
 
 
 def evaluate(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None,
-             metrics: Sequence[str] | None = None, convention: str = "vifb", threads: int = 2) -> dict[str, float]:
+             metrics: Sequence[str] | None = None, convention: str = "vifb", threads: int = 1) -> dict[str, float]:
     """Score one fused image against its two sources.
 
     fused, a, b: paths, PIL images or arrays (uint8/uint16, or float in [0, 1]); all the same size.
     metrics: names from `METRICS` (default: all 19, in table order). convention: "vifb" (default; reproduces the
-    VIFB benchmark) or "paper" (see the module doc). threads: 2 runs FMI and VIF beside the others (1: in turn).
+    VIFB benchmark) or "paper" (see the module doc). threads=2 runs FMI and VIF beside the others (see
+    `_OWN_THREAD`; default 1: one after the other).
     Returns {name: value} in table order, always finite.
     """
     _check(convention)

@@ -328,6 +328,13 @@ def test_fmi_scores_luma_by_default(trio):
         M.fmi(f, a, b, colour="rgb")
 
 
+def test_fmi_flat_patches():
+    """Identical patches score 1; two different flat patches share no information (0), whatever the rounding."""
+    flat = np.full((20, 20), 2.964 / 255, np.float32)
+    assert M.fmi(flat, flat, flat) == 1.0
+    assert M.fmi(flat * 5.2, flat, flat) == 0.0
+
+
 def test_fmi_in_chunks_equals_fmi_at_once(trio, monkeypatch):
     whole = M.fmi(*trio, colour="channels")
     monkeypatch.setattr(M, "_FMI_CHUNK", 100)          # bands of 1-2 rows of neighbourhoods
@@ -367,10 +374,10 @@ def test_fmi_coupling_matches_the_full_joint_distribution():
     px = rng.integers(0, 256, (200, 9)).astype(np.float32)
     py = (0.6 * px + rng.integers(0, 100, (200, 9))).astype(np.float32)
     py[::7] = 300 - px[::7]                                              # some negatively correlated pairs
-    ps, pf = M._patch_stats(px), M._patch_stats(py)
+    ps, pf = M._patch_stats(px.T), M._patch_stats(py.T)                  # patches are columns
     ours = M._fmi_patches(ps, pf, np.zeros(200, bool))
     ref = []
-    for p, q, x, y in zip(ps[0].astype(np.float64), pf[0].astype(np.float64), px, py):
+    for p, q, x, y in zip(ps[0].T.astype(np.float64), pf[0].T.astype(np.float64), px, py):
         r = np.corrcoef(x, y)[0, 1]
         if r < 0:
             q = q[::-1]
