@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 BUDGET_S = float(os.environ.get("GIFNET_NOTEBOOK_BUDGET", 600))   # per notebook, kernel start included
-EXPECTED = ["01_quickstart.ipynb", "02_inside_gifnet.ipynb"]
+EXPECTED = ["01_quickstart.ipynb", "02_inside_gifnet.ipynb", "03_train_on_gpu.ipynb", "04_finetune_in_colab.ipynb",
+            "05_evaluate.ipynb"]
 
 
 def ids(paths):
