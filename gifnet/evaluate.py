@@ -228,17 +228,15 @@ def scores_csv(scores: Scores) -> str:
 def plot(scores: Scores, path: PathLike) -> Path:
     """One bar chart per metric: each method's mean with its standard deviation, the best bar outlined."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure      # no pyplot: leaves the caller's backend (e.g. a notebook's) alone
 
     n = len(scores.metrics)
     cols = min(5, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.4 * len(scores.methods), 2.4 * rows),
-                             squeeze=False)
+    fig = Figure(figsize=(2.6 * cols + 0.4 * len(scores.methods), 2.4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     mean, std, best = scores.mean(), scores.std(), scores.best()
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     x = np.arange(len(scores.methods))
     for j, m in enumerate(scores.metrics):
         ax = axes[j // cols][j % cols]
@@ -256,7 +254,6 @@ def plot(scores: Scores, path: PathLike) -> Path:
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

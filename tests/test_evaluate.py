@@ -49,9 +49,17 @@ def test_score_folders_table(data):
 
 
 def test_report_files(data, tmp_path):
+    import matplotlib
+
     s = score_folders(data / "a", data / "b", [data / "good", data / "poor"], metrics=FAST)
     out = tmp_path / "report"
-    files = write_report(s, out)
+    backend = matplotlib.get_backend()
+    matplotlib.use("svg")                               # a caller's backend that is not the Agg default
+    try:
+        files = write_report(s, out)
+        assert matplotlib.get_backend() == "svg"        # the plot leaves a notebook's (or any caller's) backend alone
+    finally:
+        matplotlib.use(backend)
     assert [f.name for f in files] == ["scores.csv", "summary.md", "metrics.png"]
     with open(out / "scores.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
