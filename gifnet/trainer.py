@@ -648,5 +648,5 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    log.info("weights written to %s", out)
+    log.info("done: load the weights with gifnet.load_model(%r) or --weights %s", str(out), out)
     return 0
