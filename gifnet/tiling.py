@@ -1,0 +1,556 @@
+"""Fast, exact, memory-bounded inference: GIFNet evaluated tile by tile on the CPU.
+
+`infer(model, a, b, precision="fp32", tile=None)` returns what `model(a, b)` returns (to float rounding) for two
+(H, W) planes of any size, holding only a tile's worth of activations at a time. `gifnet.pipeline.run_network` calls it.
+`model.py` stays the readable reference and the training path; this module reuses its weights and is tested against it.
+
+Why tiling GIFNet exactly takes care
+  * Every convolution pads by mirroring at the *frame* border, the window attention mirrors too. A tile must therefore
+    see real neighbouring pixels at its inner edges (a halo) and mirror only where the frame really ends. Here every
+    layer is evaluated on a `Box` of frame coordinates and reads its input through `Patch.take`, which mirrors indices
+    at the frame border and slices everywhere else. The full frame is simply the one-tile case of the same code.
+  * There are two frames: the image (H, W), where the encoder and decoder mirror, and the transformer's frame
+    (H4, W4), the image mirror-padded right/bottom to a multiple of 4, where the transformer mirrors.
+  * Windows (8x8) tile the transformer frame from its origin, shifted by 4 in block 1; a box that attention must
+    produce is widened to whole windows of that grid (`Box.snap`), so tiles never cut a window differently from the
+    full frame.
+  * Each RLN normalises with the mean and std of its whole input (over C, H4, W4): block 0's two branches and block 1's
+    main branch. So inference runs in three passes over the tiles: (1) encoder + embeddings, accumulating block 0's
+    statistics; (2) block 0 with those fixed, accumulating block 1's; (3) block 1, the unembedding and the decoder.
+    A pass reads the previous pass's output from a kept full-frame copy when the memory budget allows ("keep"),
+    otherwise it recomputes it on its tile plus halo (more time, memory bounded by the tile).
+
+Speed (see BENCHMARKS.md): activations are (h, w, C) channels-last tensors, so 1x1 convolutions are plain matrix
+products and 3x3 ones use oneDNN's channels-last kernels; only the inference path is computed (block 1's IVIF half and
+block 0's IVIF query are never used); the RLN's normalisation and rescale/rebias are folded into the neighbouring 1x1
+weights once the statistics are known; the decoder's concat + 1x1 squeeze and its 1x1 expand are folded into the
+adjacent 3x3 convolutions; attention uses `scaled_dot_product_attention` with the bias broadcast per window (which
+selects PyTorch's fused CPU kernel). precision="bf16" runs the same graph with bfloat16 weights and activations
+(AMX matrix units where present); statistics and the output stay float32.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from .errors import GifnetError
+from .model import GIFNet
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+Tile = Union[int, str, None]
+
+
+def check_precision(precision: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise GifnetError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
+# ------------------------------------------------------------------------------------------- boxes and mirrored reads
+def mirror(i: int, n: int) -> int:
+    """Index `i` of a frame of size `n`, reflected at its borders as F.pad(mode='reflect') does (one bounce)."""
+    if i < 0:
+        i = -i
+    if i >= n:
+        i = 2 * (n - 1) - i
+    if not 0 <= i < n:
+        raise ValueError(f"index reflects more than once in a frame of size {n}")
+    return i
+
+
+@dataclass(frozen=True)
+class Box:
+    """Half-open rectangle rows [y0, y1) x columns [x0, x1) in frame coordinates (may reach outside the frame)."""
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+    @property
+    def area(self) -> int:
+        return (self.y1 - self.y0) * (self.x1 - self.x0)
+
+    def grow(self, n: int) -> "Box":
+        return Box(self.y0 - n, self.y1 + n, self.x0 - n, self.x1 + n)
+
+    def hull(self, other: "Box") -> "Box":
+        return Box(min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
+
+    def snap(self, window: int, offset: int) -> "Box":
+        """Widen to whole windows of the grid whose window edges lie at offset + k * window."""
+        lo = lambda v: offset + math.floor((v - offset) / window) * window   # noqa: E731
+        hi = lambda v: offset + math.ceil((v - offset) / window) * window    # noqa: E731
+        return Box(lo(self.y0), hi(self.y1), lo(self.x0), hi(self.x1))
+
+    def mirrored(self, frame: tuple[int, int]) -> "Box":
+        """The smallest box inside `frame` holding every pixel a mirrored read of this box touches."""
+        ys = [mirror(i, frame[0]) for i in range(self.y0, self.y1)]
+        xs = [mirror(i, frame[1]) for i in range(self.x0, self.x1)]
+        return Box(min(ys), max(ys) + 1, min(xs), max(xs) + 1)
+
+
+def grid(frame: tuple[int, int], tile: int) -> list[Box]:
+    """Boxes of side `tile` (the last row/column smaller) partitioning the frame, in raster order."""
+    h, w = frame
+    return [Box(y, min(y + tile, h), x, min(x + tile, w)) for y in range(0, h, tile) for x in range(0, w, tile)]
+
+
+@dataclass
+class Patch:
+    """An (h, w, C) tensor holding the pixels of `box` of a frame of size `frame`."""
+    t: torch.Tensor
+    box: Box
+    frame: tuple[int, int]
+
+    def take(self, box: Box) -> torch.Tensor:
+        """The (h, w, C) pixels of `box`, mirrored where `box` leaves the frame. A view when no mirroring is needed."""
+        t = _take(self.t, 0, box.y0, box.y1, self.frame[0], self.box.y0)
+        return _take(t, 1, box.x0, box.x1, self.frame[1], self.box.x0)
+
+
+def _take(t: torch.Tensor, dim: int, lo: int, hi: int, n: int, origin: int) -> torch.Tensor:
+    """Frame indices [lo, hi) of `t` along `dim` (t starts at frame index `origin`), mirrored at the frame's ends:
+    at most three runs (mirrored head, inside, mirrored tail), each a slice, flipped when it runs backwards."""
+    idx = [mirror(i, n) - origin for i in range(lo, hi)] if lo < 0 or hi > n else [lo - origin, hi - 1 - origin]
+    if min(idx) < 0 or max(idx) >= t.shape[dim]:
+        raise ValueError(f"frame indices [{lo}, {hi}) are not all in this patch [{origin}, {origin + t.shape[dim]})")
+    if len(idx) == 2 and idx[1] - idx[0] + 1 == hi - lo:         # inside the frame: a view
+        return t.narrow(dim, idx[0], hi - lo)
+    runs, start = [], 0
+    for i in range(1, len(idx) + 1):
+        if i == len(idx) or abs(idx[i] - idx[i - 1]) != 1 or (i - start > 1 and idx[i] - idx[i - 1] != idx[start + 1] - idx[start]):
+            a, z = idx[start], idx[i - 1]
+            part = t.narrow(dim, min(a, z), abs(z - a) + 1)
+            runs.append(part.flip(dim) if z < a else part)
+            start = i
+    return concat(runs, dim)
+
+
+def concat(parts: list[torch.Tensor], dim: int = -1) -> torch.Tensor:
+    """torch.cat, but copying slice by slice into one new tensor: several times faster than torch.cat on CPU when the
+    parts are strided views (crops), which is what tiles are made of."""
+    shape = list(parts[0].shape)
+    shape[dim] = sum(p.shape[dim] for p in parts)
+    out = parts[0].new_empty(shape)
+    start = 0
+    for p in parts:
+        out.narrow(dim, start, p.shape[dim]).copy_(p)
+        start += p.shape[dim]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- tensor helpers
+def conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, groups: int = 1) -> torch.Tensor:
+    """'valid' convolution of an (h, w, C) tensor -> (h - k + 1, w - k + 1, C'). With the weight in channels-last
+    memory too (see `channels_last`), oneDNN runs its channels-last kernel without reordering anything."""
+    x = x.contiguous().permute(2, 0, 1)[None]                        # (1, C, h, w) in channels-last memory
+    return F.conv2d(x, weight, bias, groups=groups)[0].permute(1, 2, 0)
+
+
+def as_weight(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A detached copy in `dtype`; convolution kernels in channels-last memory (see `conv`)."""
+    w = w.detach().to(dtype)
+    return w.contiguous(memory_format=torch.channels_last) if w.ndim == 4 else w.contiguous()
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
+           residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-pixel x @ weight (+ bias) (+ residual) for (h, w, C) x and (C, C') weight: a 1x1 convolution."""
+    h, w, c = x.shape
+    x2 = x.reshape(h * w, c)                       # a view for contiguous x and for channel slices of it
+    out = (torch.addmm(bias, x2, weight) if bias is not None else x2 @ weight).view(h, w, -1)
+    if residual is not None:
+        out += residual
+    return out
+
+
+def depthwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """'valid' depthwise convolution of (h, w, C) pixels -> (C, h', w') planes. oneDNN's depthwise kernel works on
+    planes (PyTorch would convert a channels-last input to planes first anyway), so planes in, planes out."""
+    return F.conv2d(x.permute(2, 0, 1).contiguous()[None], weight, bias, groups=x.shape[-1])[0]
+
+
+def to_windows(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(h, w, C) with sides multiples of `window` -> (windows, window^2 tokens, C), windows and tokens row-major."""
+    return rearrange(x, "(wy p1) (wx p2) c -> (wy wx) (p1 p2) c", p1=window, p2=window).contiguous()
+
+
+def from_windows(x: torch.Tensor, h: int, window: int) -> torch.Tensor:
+    """Inverse of `to_windows` (a strided view; the consumer copies it)."""
+    return rearrange(x, "(wy wx) (p1 p2) c -> (wy p1) (wx p2) c", wy=h // window, p1=window, p2=window)
+
+
+def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+                     heads: int) -> torch.Tensor:
+    """Multi-head attention inside each window: q, k, v (windows, T, C) (views are fine), bias (heads, T, T)
+    -> (windows, T, C) contiguous. A (1, heads, T, T) mask keeps PyTorch on its fused CPU kernel (a 3-d one does not),
+    whose output, transposed back, is already contiguous."""
+    split = lambda t: rearrange(t, "n t (heads d) -> n heads t d", heads=heads)   # noqa: E731
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=bias[None])
+    return rearrange(out, "n heads t d -> n t (heads d)")
+
+
+# ------------------------------------------------------------------------------------- weights in inference form
+def matrix(conv1x1: torch.nn.Conv2d) -> torch.Tensor:
+    """A 1x1 convolution's weight as the (C_in, C_out) matrix of x @ W."""
+    return conv1x1.weight[:, :, 0, 0].t()
+
+
+@dataclass
+class BranchWeights:
+    """One branch of a block (model.Branch) as inference uses it: the projections it needs ("qkv" or "kv", as x @ W),
+    the RLN's parameters to fold in once the statistics are known, the depthwise conv, the output projection, the MLP."""
+    w_in: torch.Tensor
+    b_in: torch.Tensor
+    norm: tuple[torch.Tensor, ...]        # weight, bias, meta_scale weight, bias, meta_shift weight, bias (all (C,))
+    dwconv: tuple[torch.Tensor, torch.Tensor]
+    proj: tuple[torch.Tensor, torch.Tensor]
+    mlp: tuple[torch.Tensor, ...]
+
+    @classmethod
+    def of(cls, br, outputs: str) -> "BranchWeights":
+        d = br.v.weight.shape[0]
+        w_qk, b_qk = matrix(br.qk), br.qk.bias
+        parts = {"q": (w_qk[:, :d], b_qk[:d]), "k": (w_qk[:, d:], b_qk[d:]), "v": (matrix(br.v), br.v.bias)}
+        n = br.norm
+        return cls(torch.cat([parts[c][0] for c in outputs], 1), torch.cat([parts[c][1] for c in outputs]),
+                   tuple(p.flatten() for p in (n.weight, n.bias, n.meta_scale.weight, n.meta_scale.bias,
+                                               n.meta_shift.weight, n.meta_shift.bias)),
+                   (br.dwconv.weight, br.dwconv.bias), (matrix(br.proj), br.proj.bias),
+                   (matrix(br.mlp[0]), br.mlp[0].bias, matrix(br.mlp[2]), br.mlp[2].bias))
+
+    def fold(self, mean: float, std: float, dtype: torch.dtype) -> "Folded":
+        """Fold RLN with statistics (mean, std) into the projections (in float64, then cast):
+        x_n = x * a + c with a = weight / std, c = bias - mean * a, so  x_n @ W + b = x @ (a W) + (c @ W + b);
+        the attention output's rescale/rebias scale the output projection's columns and shift its bias."""
+        d64 = lambda t: t.detach().double()   # noqa: E731
+        nw, nb, sw, sb, hw, hb = map(d64, self.norm)
+        a = nw / std
+        c = nb - mean * a
+        w_in, b_in = d64(self.w_in), d64(self.b_in)
+        rescale, rebias = sw * std + sb, hw * mean + hb
+        pw, pb = d64(self.proj[0]), d64(self.proj[1])
+        cast = lambda t: as_weight(t, dtype)   # noqa: E731
+        return Folded(cast(a[:, None] * w_in), cast(c @ w_in + b_in),
+                      tuple(d64(t).to(dtype).contiguous() for t in self.dwconv),     # planes (see `depthwise`)
+                      (cast(pw * rescale), cast(pb * rescale + rebias)),
+                      tuple(cast(d64(t)) for t in self.mlp))
+
+
+@dataclass
+class Folded:
+    w_in: torch.Tensor
+    b_in: torch.Tensor
+    dwconv: tuple[torch.Tensor, torch.Tensor]
+    proj: tuple[torch.Tensor, torch.Tensor]
+    mlp: tuple[torch.Tensor, ...]
+
+
+class Prepared:
+    """The inference path's weights, cast to `dtype`, with the exact algebraic folds described in the module doc."""
+
+    def __init__(self, model: GIFNet, dtype: torch.dtype):
+        cfg = model.config
+        self.dtype, self.dim, self.heads, self.window = dtype, cfg.dim, cfg.num_heads, cfg.window
+        if cfg.depth != 2:
+            raise GifnetError(f"tiled inference supports the release's depth-2 transformer, got depth {cfg.depth}")
+        d64 = lambda t: t.detach().double()                            # noqa: E731
+        cast = lambda t: as_weight(t, dtype)                           # noqa: E731
+        self.encoder = [(cast(c.weight), cast(c.bias)) for c in model.encoder.convs]
+        tr = model.transformer
+        self.embed = (cast(torch.cat([tr.embed_ivif.weight, tr.embed_mfif.weight])),     # out: [ivif | mfif]
+                      cast(torch.cat([tr.embed_ivif.bias, tr.embed_mfif.bias])))
+        b0, b1 = tr.blocks
+        self.block0 = {"mfif": BranchWeights.of(b0.mfif, "qkv"), "ivif": BranchWeights.of(b0.ivif, "kv")}
+        self.block1 = BranchWeights.of(b1.mfif, "qkv")
+        self.bias0, self.bias1 = cast(b0.rel_bias()), cast(b1.rel_bias())
+        self.gate = float(tr.gate_mfif.detach())
+        self.eps = (b0.mfif.norm.eps, b0.ivif.norm.eps, b1.mfif.norm.eps)
+        # decoder: squeeze(cat(F, T)) = F @ W_F + T @ W_T, and T @ W_T = (W_T o unembed)(x): one 3x3 conv
+        dec = model.decoder
+        w_sq = d64(dec.squeeze.weight[:, :, 0, 0])                       # (98 out, 196 in)
+        w_f, w_t = w_sq[:, :self.dim], w_sq[:, self.dim:]
+        self.squeeze_f = cast(w_f.t())
+        self.unembed = (cast(torch.einsum("oc,cikl->oikl", w_t, d64(tr.unembed.weight))),
+                        cast(w_t @ d64(tr.unembed.bias)))
+        # expand (1x1, no bias) followed by the first 3x3 conv: one 3x3 conv (1x1 convs commute with mirroring)
+        convs = [m for m in dec.decoder if isinstance(m, torch.nn.Conv2d)]
+        w_e = d64(dec.expand.weight[:, :, 0, 0])                         # (128 out, 98 in)
+        first = (cast(torch.einsum("ockl,ci->oikl", d64(convs[0].weight), w_e)), cast(convs[0].bias))
+        self.decoder = [first] + [(cast(c.weight), cast(c.bias)) for c in convs[1:]]
+
+
+# ------------------------------------------------------------------------------------------------ the three passes
+class Moments:
+    """Count, mean and sum of squared deviations of every value seen, merged tile by tile (Chan et al.) in float64."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, x: torch.Tensor) -> None:
+        # per-pixel sums and norms in float32, summed in float64: accurate (a single float32 torch.linalg.vector_norm
+        # over millions of values is not) and ~10x faster than torch.var_mean on CPU
+        x = x.float()
+        n = x.numel()
+        total = float(x.sum(dim=-1).double().sum())
+        squares = float(torch.linalg.vector_norm(x, dim=-1).double().square().sum())
+        mean, m2 = total / n, max(squares - total * total / n, 0.0)
+        delta, count = mean - self.mean, self.n + n
+        self.mean += delta * n / count
+        self.m2 += m2 + delta * delta * self.n * n / count
+        self.n = count
+
+    def stats(self, eps: float) -> tuple[float, float]:
+        """(mean, std) as RLN computes them: std = sqrt(mean((x - mean)^2) + eps)."""
+        return self.mean, math.sqrt(self.m2 / self.n + eps)
+
+
+Provider = Callable[[Box], Patch]
+
+
+class Runner:
+    """The network on boxes of one image. `src` is the (H, W, 2) pair of planes. Frames: image (H, W) for the encoder
+    and decoder; transformer (H4, W4), the image mirror-padded right/bottom to a multiple of 4."""
+
+    def __init__(self, net: Prepared, src: torch.Tensor):
+        h, w = src.shape[:2]
+        self.net, self.d = net, net.dim
+        self.frame, self.frame4 = (h, w), (h + (-h) % 4, w + (-w) % 4)
+        self.src = Patch(src, Box(0, h, 0, w), self.frame)
+        self.b0: dict[str, Folded] = {}      # block 0's branches, RLN folded: set after pass 1
+        self.b1: Optional[Folded] = None     # block 1's MFIF branch: set after pass 2
+
+    # encoder and embeddings (pass 1) ---------------------------------------------------------------------------
+    def encode(self, box: Box) -> Patch:
+        """F = [x, x1, x2, x3] (98 ch) on `box` of the image frame; layer i reads all earlier maps on its box + 1."""
+        fr = self.frame
+        b2 = box.grow(1).mirrored(fr)
+        b1 = b2.grow(1).mirrored(fr)
+        b0 = b1.grow(1).mirrored(fr)
+        feats = [Patch(self.src.take(b0), b0, fr)]
+        for (w, b), out_box in zip(self.net.encoder, (b1, b2, box)):
+            x = concat([p.take(out_box.grow(1)) for p in feats])
+            feats.append(Patch(conv(x, w, b).relu_(), out_box, fr))
+        return Patch(concat([p.take(box) for p in feats]), box, fr)
+
+    def embed(self, box: Box) -> Patch:
+        """[x_ivif | x_mfif] (196 ch): both branches' 3x3 embeddings of F, on `box` of the transformer frame."""
+        need4 = box.grow(1).mirrored(self.frame4)
+        f = self.encode(need4.mirrored(self.frame))
+        f4 = Patch(f.take(need4), need4, self.frame4)        # frame-4 pixels past the image mirror the image
+        return Patch(conv(f4.take(box.grow(1)), *self.net.embed), box, self.frame4)
+
+    # transformer blocks (passes 2 and 3) ------------------------------------------------------------------------
+    def attend(self, x: torch.Tensor, need: Box, box: Box, wbox: Box, br: Folded, bias: torch.Tensor,
+               query: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One branch of a block on `box`: x holds the branch's input on `need`, which covers the windows `wbox` and
+        box + 2 (the depthwise conv's reach). Returns the branch's output on `box` and its projections in window
+        order (windows of wbox, T, [q] k v) so that another branch can borrow the query."""
+        d, fr4, win = self.d, self.frame4, self.net.window
+        proj = Patch(linear(x, br.w_in, br.b_in), need, fr4)                   # [q] k v, RLN folded in
+        qkv = to_windows(proj.take(wbox), win)
+        q = (qkv if query is None else query)[..., :d]
+        att = window_attention(q, qkv[..., -2 * d:-d], qkv[..., -d:], bias, self.net.heads)
+        v = Patch(proj.t[..., -d:].permute(2, 0, 1).contiguous().permute(1, 2, 0), need, fr4)   # v as planes
+        y = depthwise(v.take(box.grow(2)), *br.dwconv)                         # (C, h, w)
+        y += Patch(from_windows(att, wbox.shape[0], win), wbox, fr4).take(box).permute(2, 0, 1)
+        h, w = box.shape
+        out = torch.addmm(br.proj[1], y.view(d, -1).t(), br.proj[0]).view(h, w, d)   # proj(y) * rescale + rebias
+        out += Patch(x, need, fr4).take(box)                                   # + x
+        hidden = linear(out, br.mlp[0], br.mlp[1]).relu_()
+        return linear(hidden, br.mlp[2], br.mlp[3], residual=out), qkv
+
+    def block0(self, embedded: Provider, box: Box) -> Patch:
+        """Block 0 (unshifted windows) in MFIF-main mode on `box` of the transformer frame: both branches, the IVIF one
+        attending with the MFIF query, then x_mfif + gate * x_ivif."""
+        wbox = box.snap(self.net.window, 0)
+        need = wbox.hull(box.grow(2)).mirrored(self.frame4)
+        x = embedded(need).take(need)
+        d = self.d
+        x_m, proj_m = self.attend(x[..., d:], need, box, wbox, self.b0["mfif"], self.net.bias0)
+        x_i, _ = self.attend(x[..., :d], need, box, wbox, self.b0["ivif"], self.net.bias0, query=proj_m)
+        return Patch(x_m.add_(x_i, alpha=self.net.gate), box, self.frame4)
+
+    def block1(self, block0: Provider, box: Box) -> Patch:
+        """Block 1 (windows shifted by half a window), MFIF branch only, on `box` of the transformer frame."""
+        w = self.net.window
+        wbox = box.snap(w, w // 2)
+        need = wbox.hull(box.grow(2)).mirrored(self.frame4)
+        x, _ = self.attend(block0(need).take(need), need, box, wbox, self.b1, self.net.bias1)
+        return Patch(x, box, self.frame4)
+
+    # unembedding and decoder (pass 3) ----------------------------------------------------------------------------
+    def decode(self, block0: Provider, box: Box) -> torch.Tensor:
+        """The fused image (float32, in [0, 1]) on `box` of the image frame."""
+        fr, net = self.frame, self.net
+        boxes = [box]                                   # where each decoder layer's input is needed, output first
+        for _ in net.decoder:
+            boxes.append(boxes[-1].grow(1).mirrored(fr))
+        bz = boxes[-1]                                  # z = relu(F @ W_F + (W_T o unembed)(x)) is needed here
+        x = self.block1(block0, bz.grow(1).mirrored(self.frame4))
+        t = conv(x.take(bz.grow(1)), *net.unembed)
+        z = Patch(linear(self.encode(bz).t, net.squeeze_f, residual=t).relu_(), bz, fr)
+        for i, (w, b) in enumerate(net.decoder):
+            out_box = boxes[-2 - i]
+            y = conv(z.take(out_box.grow(1)), w, b)
+            z = Patch(y.relu_() if i < len(net.decoder) - 1 else y, out_box, fr)
+        return torch.tanh(z.t.float()[..., 0]) / 2 + 0.5
+
+
+# ------------------------------------------------------------------------------------------------ planning, driver
+@dataclass(frozen=True)
+class Plan:
+    """How one image is run: square tiles of side `tile` (a multiple of 8; one tile when it covers the frame) and
+    which passes' full-frame outputs are kept in memory ("embed": 196 ch, "block0": 98 ch) instead of recomputed."""
+    tile: int
+    keep: tuple[str, ...]
+    bytes: int = 0             # estimated peak working memory (see `estimate`)
+
+
+def infer(model: GIFNet, a: Union[np.ndarray, torch.Tensor], b: Union[np.ndarray, torch.Tensor],
+          precision: str = "fp32", tile: Tile = None, plan: Optional[Plan] = None) -> np.ndarray:
+    """Fuse two (H, W) float planes in [0, 1] (slot a, slot b) -> the (H, W) float32 network output.
+    `tile`: None/"auto" (from available memory, see `make_plan`), "full" (one tile), or a side in pixels."""
+    dtype = check_precision(precision)
+    a, b = (torch.as_tensor(np.asarray(p, dtype=np.float32)) if not torch.is_tensor(p) else p.float() for p in (a, b))
+    if a.ndim != 2 or a.shape != b.shape:
+        raise GifnetError(f"inputs must be two (H, W) planes of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    h, w = a.shape
+    if min(h, w) < model.config.min_size:
+        n = model.config.min_size
+        raise GifnetError(f"image is {w}x{h} pixels; GIFNet needs at least {n}x{n}; upscale it first")
+    plan = plan or make_plan(h, w, precision, tile)
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        run = Runner(Prepared(model, dtype), torch.stack([a, b], dim=-1).to(device, dtype))
+        return _run(run, plan).cpu().numpy()
+
+
+def _run(run: Runner, plan: Plan) -> torch.Tensor:
+    net, d = run.net, run.d
+    tiles4, tiles = grid(run.frame4, plan.tile), grid(run.frame, plan.tile)
+    bar = progress(2 * len(tiles4) + len(tiles), run.frame)
+
+    # pass 1: encoder + embeddings everywhere -> statistics of block 0's RLN inputs (IVIF and MFIF branches)
+    moments = {"ivif": Moments(), "mfif": Moments()}
+    keep_embed = _Keeper(run.frame4, 2 * d, net.dtype, "embed" in plan.keep, len(tiles4))
+    for box in tiles4:
+        x = run.embed(box)
+        moments["ivif"].add(x.t[..., :d])
+        moments["mfif"].add(x.t[..., d:])
+        keep_embed.put(x)
+        bar.update()
+    run.b0 = {k: net.block0[k].fold(*m.stats(net.eps[0]), net.dtype) for k, m in moments.items()}
+    embedded = keep_embed.provider(run.embed)
+
+    # pass 2: block 0 everywhere -> statistics of block 1's RLN input
+    moments_1 = Moments()
+    keep_block0 = _Keeper(run.frame4, d, net.dtype, "block0" in plan.keep, len(tiles4))
+    for box in tiles4:
+        x = run.block0(embedded, box)
+        moments_1.add(x.t)
+        keep_block0.put(x)
+        bar.update()
+    del keep_embed, embedded            # pass 3 recomputes block 0 from scratch when block 0's output is not kept
+    run.b1 = net.block1.fold(*moments_1.stats(net.eps[2]), net.dtype)
+    block0 = keep_block0.provider(lambda box: run.block0(run.embed, box))
+
+    # pass 3: block 1, unembedding, decoder -> the image
+    out = torch.empty(run.frame, device=run.src.t.device)
+    for box in tiles:
+        out[box.y0:box.y1, box.x0:box.x1] = run.decode(block0, box)
+        bar.update()
+    bar.close()
+    return out
+
+
+class _Keeper:
+    """A pass's output kept for the next pass as one full-frame patch (filled tile by tile), or not kept at all."""
+
+    def __init__(self, frame: tuple[int, int], channels: int, dtype: torch.dtype, keep: bool, n_tiles: int):
+        self.frame, self.keep, self.single = frame, keep, n_tiles == 1
+        self.patch: Optional[Patch] = None
+        if keep and not self.single:
+            self.patch = Patch(torch.empty(*frame, channels, dtype=dtype), Box(0, frame[0], 0, frame[1]), frame)
+
+    def put(self, x: Patch) -> None:
+        if self.single:
+            self.patch = x                   # one tile: its output is the full frame, keep it as it is
+        elif self.keep:
+            self.patch.t[x.box.y0:x.box.y1, x.box.x0:x.box.x1] = x.t
+
+    def provider(self, recompute: Provider) -> Provider:
+        if self.keep or self.single:
+            return lambda box: self.patch
+        return recompute
+
+
+def progress(total: int, frame: tuple[int, int]):
+    """A tqdm bar over the tile steps of a large image (hidden for a few tiles, and when stderr is not a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"fusing {frame[1]}x{frame[0]}", unit="tile", leave=False,
+                disable=True if total < 12 else None)
+
+
+DEFAULT_TILE = 128       # tile side used by "auto" (the fastest measured on a 2-core Xeon; see BENCHMARKS.md)
+MIN_TILE = 32
+KEEP_OPTIONS = (("embed", "block0"), ("block0",), ())       # most memory (fastest) first
+# Peak working memory of one tile, in bytes per pixel of the tile grown by its halo (measured; see BENCHMARKS.md).
+TILE_BYTES_PER_PIXEL = {"fp32": 12_000, "bf16": 7_000}
+HALO = {2: 8, 1: 16, 0: 32}      # reach of the recomputed layers around a tile, by number of kept passes (rounded up)
+
+
+def frame4(h: int, w: int) -> tuple[int, int]:
+    return h + (-h) % 4, w + (-w) % 4
+
+
+def estimate(h: int, w: int, precision: str, tile: int, keep: tuple[str, ...]) -> int:
+    """Estimated peak working memory (bytes) of `infer` on an h x w image with this plan: one tile's activations,
+    the kept passes' full-frame outputs, and the input/output planes."""
+    esize = torch.finfo(check_precision(precision)).bits // 8
+    h4, w4 = frame4(h, w)
+    one = tile >= max(h4, w4)
+    halo = 0 if one else HALO[len(keep)]
+    work = TILE_BYTES_PER_PIXEL[precision] * (min(tile, h4) + 2 * halo) * (min(tile, w4) + 2 * halo)
+    kept = 0 if one else h4 * w4 * esize * ((2 if "embed" in keep else 0) + (1 if "block0" in keep else 0)) * 98
+    return work + kept + h * w * (2 * esize + 12)
+
+
+def make_plan(h: int, w: int, precision: str = "fp32", tile: Tile = None, budget: Optional[int] = None) -> Plan:
+    """Choose tiles and what to keep for an h x w image so that the estimated memory stays within `budget` bytes
+    (None: unlimited). tile: None/"auto" (DEFAULT_TILE, one tile for small images, smaller tiles if the budget is
+    tight), "full" (one tile: the whole image at once) or a side in pixels (rounded up to a multiple of 8).
+    Keeps as much as the budget allows; returns the leanest plan when nothing fits (the caller decides to refuse)."""
+    check_precision(precision)
+    full = max(frame4(h, w))
+    if tile in (None, "auto"):
+        sides = [full] if full <= DEFAULT_TILE * 3 // 2 else [DEFAULT_TILE]
+        while sides[-1] > MIN_TILE:
+            sides.append(max(MIN_TILE, sides[-1] // 2))
+    elif tile == "full":
+        sides = [full]
+    else:
+        try:
+            side = int(tile)
+        except (TypeError, ValueError):
+            side = 0
+        if side < 8:
+            raise GifnetError(f"tile must be 'auto', 'full' or a side of at least 8 pixels, got {tile!r}")
+        sides = [min(-(-side // 8) * 8, -(-full // 8) * 8)]
+    plans = [Plan(s, k, estimate(h, w, precision, s, k)) for s in sides for k in KEEP_OPTIONS]
+    fitting = [p for p in plans if budget is None or p.bytes <= budget]
+    return fitting[0] if fitting else min(plans, key=lambda p: p.bytes)
