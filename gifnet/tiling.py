@@ -119,21 +119,25 @@ class Patch:
 
 
 def _take(t: torch.Tensor, dim: int, lo: int, hi: int, n: int, origin: int) -> torch.Tensor:
-    """Frame indices [lo, hi) of `t` along `dim` (t starts at frame index `origin`), mirrored at the frame's ends:
-    at most three runs (mirrored head, inside, mirrored tail), each a slice, flipped when it runs backwards."""
-    idx = [mirror(i, n) - origin for i in range(lo, hi)] if lo < 0 or hi > n else [lo - origin, hi - 1 - origin]
-    if min(idx) < 0 or max(idx) >= t.shape[dim]:
-        raise ValueError(f"frame indices [{lo}, {hi}) are not all in this patch [{origin}, {origin + t.shape[dim]})")
-    if len(idx) == 2 and idx[1] - idx[0] + 1 == hi - lo:         # inside the frame: a view
-        return t.narrow(dim, idx[0], hi - lo)
-    runs, start = [], 0
-    for i in range(1, len(idx) + 1):
-        if i == len(idx) or abs(idx[i] - idx[i - 1]) != 1 or (i - start > 1 and idx[i] - idx[i - 1] != idx[start + 1] - idx[start]):
-            a, z = idx[start], idx[i - 1]
-            part = t.narrow(dim, min(a, z), abs(z - a) + 1)
-            runs.append(part.flip(dim) if z < a else part)
-            start = i
-    return concat(runs, dim)
+    """Frame indices [lo, hi) along `dim` of `t`, which holds frame indices [origin, origin + size), mirrored at the
+    frame's ends. At most three runs: the mirrored head (frame indices -1, -2, ... are 1, 2, ...), the inside, and the
+    mirrored tail (n, n + 1, ... are n - 2, n - 3, ...); a lone inside run is a view."""
+    if lo < -(n - 1) or hi - 1 > 2 * (n - 1):
+        raise ValueError(f"frame indices [{lo}, {hi}) reflect more than once in a frame of size {n}")
+    runs = []                                    # (first, end, reversed) in frame indices
+    if lo < 0:
+        runs.append((1 - min(hi, 0), 1 - lo, True))
+    if max(lo, 0) < min(hi, n):
+        runs.append((max(lo, 0), min(hi, n), False))
+    if hi > n:
+        runs.append((2 * (n - 1) - (hi - 1), 2 * (n - 1) - max(lo, n) + 1, True))
+    parts = []
+    for first, end, backwards in runs:
+        if first < origin or end > origin + t.shape[dim]:
+            raise ValueError(f"frame indices [{first}, {end}) are not in this patch [{origin}, {origin + t.shape[dim]})")
+        part = t.narrow(dim, first - origin, end - first)
+        parts.append(part.flip(dim) if backwards else part)
+    return parts[0] if len(parts) == 1 else concat(parts, dim)
 
 
 def concat(parts: list[torch.Tensor], dim: int = -1) -> torch.Tensor:
@@ -543,7 +547,7 @@ DEFAULT_TILE = 128       # tile side used by "auto" (the fastest measured on a 2
 MIN_TILE = 32
 KEEP_OPTIONS = (("embed", "block0"), ("block0",), ())       # most memory (fastest) first
 # Peak working memory of one tile, in bytes per pixel of the tile grown by its halo (measured; see BENCHMARKS.md).
-TILE_BYTES_PER_PIXEL = {"fp32": 12_000, "bf16": 7_000}
+TILE_BYTES_PER_PIXEL = {"fp32": 9_000, "bf16": 7_000}
 HALO = {2: 8, 1: 16, 0: 32}      # reach of the recomputed layers around a tile, by number of kept passes (rounded up)
 
 
