@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   gifnet fuse ir/ vis/ -o fused/ --task ivif                   two folders, files paired by name
   gifnet enhance dark.jpg -o enhanced.png                      single-image enhancement
   gifnet fuse-ms ms.tif pan.tif -o sharpened.tif               every band of a multispectral image + PAN
+  gifnet demo                                                  the web demo on http://127.0.0.1:7860
 weights: --weights takes a .model/.safetensors file, a save_pretrained folder, 'official' or a Hub id org/name@rev;
 the default is $GIFNET_WEIGHTS if set, else the bundled weights."""
 
@@ -187,6 +188,60 @@ def _run_fuse_ms(args) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------------------------- evaluate
+def _add_evaluate(sub) -> None:
+    from .evaluate import EPILOG, add_arguments
+
+    p = sub.add_parser("evaluate", help="score fused results (or models) with 19 fusion metrics: CSV, Markdown, plot",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .evaluate import REPORT_FILES, run, summary_markdown
+
+    scores = run(args)
+    print(summary_markdown(scores))
+    log.info("wrote %s", ", ".join(str(Path(args.output) / f) for f in REPORT_FILES))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------------ demo
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="start the web demo (Gradio) in your browser",
+                       description="Serve the GIFNet demo: fuse, enhance and pansharpen in the browser, plus the "
+                       "/fuse and /enhance API for gradio_client. Needs: pip install 'gifnet[demo]'.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to serve your network)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live link")
+    p.add_argument("--weights", default=None, help="weights source (default: $GIFNET_WEIGHTS or the bundled weights)")
+    p.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args) -> int:
+    import os
+
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise GifnetError("the demo needs Gradio; install it with: pip install 'gifnet[demo]'") from None
+    if args.weights:
+        os.environ["GIFNET_WEIGHTS"] = args.weights
+    from .demo import launch
+
+    log.info("starting the demo on http://%s:%d (Ctrl+C to stop)", args.host, args.port)
+    launch(args.host, args.port, args.share)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------- train
+def _add_train(sub) -> None:
+    from .trainer import add_parser
+
+    add_parser(sub)   # options and handler live next to the trainer (gifnet.trainer.add_parser / run)
+
+
 # ------------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
@@ -196,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gifnet {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_fuse, _add_enhance, _add_fuse_ms):
+    for add in (_add_fuse, _add_enhance, _add_fuse_ms, _add_evaluate, _add_demo, _add_train):
         add(sub)
     return parser
 

@@ -7,8 +7,11 @@ A source is one of
     a .model/.pt/.pth file-> an authors'-layout state dict, read with torch.load(weights_only=True) and key-mapped
     a .safetensors file   -> our weights (config.json next to it is used when present)
     a folder              -> a save_pretrained folder (config.json + model.safetensors)
-    "org/name[@revision]" -> a Hugging Face Hub repository saved with `GIFNet.save_pretrained`/`push_to_hub`
-Local paths win over Hub ids when both could match.
+    "org/name[@revision]" -> a Hugging Face Hub repository saved with `GIFNet.save_pretrained`/`push_to_hub`; the
+                             revision (branch, tag or commit) pins a version; with HF_HUB_OFFLINE=1 or GIFNET_OFFLINE=1
+                             only the local Hugging Face cache ($HF_HUB_CACHE) is used
+Local paths win over Hub ids when both could match. Our weights have one on-disk format, the Hub mixin's folder
+(`save_weights` and `GIFNet.save_pretrained` write it; see GIFNet's docstring).
 """
 from __future__ import annotations
 
@@ -24,10 +27,10 @@ from pathlib import Path
 from typing import Optional, Union
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .errors import GifnetError
-from .model import GIFNet, GIFNetConfig, convert_official_state_dict
+from .model import CONFIG_NAME, WEIGHTS_NAME, GIFNet, GIFNetConfig, convert_official_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +148,10 @@ def load_official(path: Path) -> GIFNet:
 
 
 def load_safetensors(path: Path) -> GIFNet:
-    config_path = path.parent / "config.json"
+    """A loose safetensors file of our weights (config.json next to it is used when present)."""
+    if path.name == WEIGHTS_NAME:
+        return load_folder(path.parent)
+    config_path = path.parent / CONFIG_NAME
     config = read_config(config_path) if config_path.is_file() else GIFNetConfig()
     try:
         state = load_file(path)
@@ -155,56 +161,76 @@ def load_safetensors(path: Path) -> GIFNet:
 
 
 def load_folder(folder: Path) -> GIFNet:
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
+    """A save_pretrained folder (config.json + model.safetensors), through the Hub mixin's own loader."""
+    if not (folder / WEIGHTS_NAME).is_file():
         found = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
-        raise GifnetError(f"{folder}: no model.safetensors in this folder (found: {found}); pass a save_pretrained "
+        raise GifnetError(f"{folder}: no {WEIGHTS_NAME} in this folder (found: {found}); pass a save_pretrained "
                           "folder or a weights file")
-    return load_safetensors(weights)
+    if (folder / CONFIG_NAME).is_file():
+        read_config(folder / CONFIG_NAME)  # a broken config.json is reported here, with its path
+    return GIFNet.from_pretrained(folder, strict=True)
 
 
 def read_config(path: Path) -> GIFNetConfig:
     try:
         data = json.loads(path.read_text())
-        data = data.get("config", data)    # the Hub mixin nests the dataclass under "config"
-        known = set(GIFNetConfig.__dataclass_fields__)
-        return GIFNetConfig(**{k: v for k, v in data.items() if k in known})
-    except (ValueError, TypeError, AttributeError) as e:
+    except (ValueError, OSError) as e:
         raise GifnetError(f"{path}: not a valid GIFNet config.json ({e})") from None
+    try:
+        return GIFNetConfig.from_dict(data)
+    except GifnetError as e:
+        raise GifnetError(f"{path}: {e}") from None
 
 
 def _from_state(state: dict, config: GIFNetConfig, source: PathLike) -> GIFNet:
     model = GIFNet(config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[1:2] or [str(e)]
-        raise GifnetError(f"{source}: weights do not fit GIFNet ({first[0].strip()[:160]})") from None
+    model.load_state_matching(state, source=str(source), strict=True)
     return model
 
 
-def save_weights(model: GIFNet, folder: PathLike, metadata: Optional[dict] = None) -> Path:
-    """Write a save_pretrained-style folder: config.json + model.safetensors (contiguous fp32 tensors)."""
+def save_weights(model: GIFNet, folder: PathLike, metadata: Optional[dict] = None, **card: str) -> Path:
+    """Write a save_pretrained folder: config.json ({"config": {...}}), model.safetensors (contiguous fp32, with
+    `metadata` as str -> str notes in its header) and README.md, the model card (kept if one is already there; `card`
+    fills its optional fields: repo_id, weights_name, training_data, evaluation; see gifnet/card.py). The same format
+    as `model.save_pretrained(folder)`; load it with `load_model(folder)` or `GIFNet.from_pretrained(folder)`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({"config": model.config.to_dict()}, indent=2) + "\n")
-    state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, folder / "model.safetensors", metadata={k: str(v) for k, v in (metadata or {}).items()})
+    model._save_pretrained(folder, metadata=metadata)
+    if not (folder / "README.md").exists():
+        model.generate_model_card(**card).save(folder / "README.md")
     return folder
 
 
+def hf_cache_dir() -> Optional[str]:
+    """The Hugging Face cache as the environment says *now* (huggingface_hub reads it once, at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return None
+
+
 def load_from_hub(spec: str) -> GIFNet:
-    """`org/name` or `org/name@revision` from the Hugging Face Hub (or its local cache)."""
-    repo_id, _, revision = spec.partition("@")
-    from huggingface_hub import snapshot_download
+    """`org/name` or `org/name@revision` (branch, tag or commit) from the Hugging Face Hub or its local cache.
+
+    Offline mode (HF_HUB_OFFLINE=1 or GIFNET_OFFLINE=1) only looks in the cache ($HF_HUB_CACHE, else the default)
+    and says so when the files are not there; online, a cached copy is used when the Hub cannot be reached."""
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    repo_id, _, revision = spec.partition("@")
+    where = hf_cache_dir() or "the default Hugging Face cache"
     try:
-        folder = snapshot_download(repo_id, revision=revision or None, allow_patterns=["config.json", "*.safetensors"])
+        return GIFNet.from_pretrained(repo_id, revision=revision or None, cache_dir=hf_cache_dir(),
+                                      local_files_only=offline(), strict=True)
     except LocalEntryNotFoundError:
-        raise GifnetError(f"{spec}: not in the local Hugging Face cache and the Hub is unreachable or offline mode "
-                          "is on; connect once (or unset HF_HUB_OFFLINE), or pass a local weights folder") from None
-    except Exception as e:  # RepositoryNotFoundError, RevisionNotFoundError, HTTP errors
+        if offline():
+            raise GifnetError(f"{spec}: not in the local Hugging Face cache ({where}) and offline mode is on "
+                              "(HF_HUB_OFFLINE/GIFNET_OFFLINE); download it once online, or pass a local weights "
+                              "folder") from None
+        raise GifnetError(f"{spec}: the Hugging Face Hub is unreachable and no cached copy was found in {where}; "
+                          "check your connection, or pass a local weights folder") from None
+    except GifnetError:
+        raise
+    except Exception as e:  # RepositoryNotFoundError, RevisionNotFoundError, gated repos, HTTP errors
         raise GifnetError(f"{spec}: could not fetch from the Hugging Face Hub ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:160]})") from None
-    return load_folder(Path(folder))
+                          f"{str(e).splitlines()[0][:160]}); check the id and revision") from None

@@ -16,15 +16,25 @@ Parameter names are ours; `load_official_state_dict` maps the authors' `Final.mo
 """
 from __future__ import annotations
 
+import json
+import logging
 import math
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from safetensors.torch import load_file, save_file
 
+from .card import AUTHORS_CODE_URL, CITATION, MODEL_CARD, PAPER_URL
 from .errors import GifnetError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +54,23 @@ class GIFNetConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GIFNetConfig":
+        """From a config.json's content: `{"config": {...}}` (what `save_pretrained` writes) or the bare fields.
+        Unknown fields are ignored with a warning (a newer gifnet may have added them)."""
+        if not isinstance(data, dict):
+            raise GifnetError(f"config must be a JSON object, got {type(data).__name__}")
+        data = data.get("config", data)
+        if not isinstance(data, dict):
+            raise GifnetError(f"config.json: 'config' must be a JSON object, got {type(data).__name__}")
+        known = set(cls.__dataclass_fields__)
+        if set(data) - known:
+            log.warning("config.json: ignoring unknown fields %s", sorted(set(data) - known))
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as e:
+            raise GifnetError(f"config.json: invalid GIFNet config ({e})") from None
 
 
 def conv3x3_reflect(cin: int, cout: int, bias: bool = True) -> nn.Conv2d:
@@ -250,9 +277,26 @@ class FusionDecoder(nn.Module):
         return self.decoder(z) / 2 + 0.5                                  # (N,1,H,W) in [0,1]
 
 
-class GIFNet(nn.Module):
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+class GIFNet(nn.Module, PyTorchModelHubMixin,
+             library_name="gifnet", pipeline_tag="image-to-image", license="mit",
+             tags=["image-fusion", "infrared-visible-fusion", "multi-focus-fusion", "multi-exposure-fusion",
+                   "medical-image-fusion", "pansharpening", "image-enhancement", "gifnet", "cvpr2025"],
+             repo_url=AUTHORS_CODE_URL, paper_url=PAPER_URL, model_card_template=MODEL_CARD,
+             coders={GIFNetConfig: (GIFNetConfig.to_dict, GIFNetConfig.from_dict)}):
     """`model(a, b)`: two (N,1,H,W) sources in [0,1] -> the fused (N,1,H,W) image in [0,1]. Slot order matters
-    (see gifnet.pipeline.TASKS)."""
+    (see gifnet.pipeline.TASKS).
+
+    Hugging Face Hub: `save_pretrained(folder)`, `push_to_hub("org/name")` and `GIFNet.from_pretrained("org/name",
+    revision=...)` come from `PyTorchModelHubMixin`. A saved model is one folder, the only format gifnet writes:
+        config.json        {"config": {...GIFNetConfig fields...}}
+        model.safetensors  every parameter, contiguous float32, our names
+        README.md          the model card (gifnet/card.py)
+    Loading is strict: a missing, extra or mis-shaped tensor is an error, never silently ignored.
+    """
 
     def __init__(self, config: GIFNetConfig | None = None):
         super().__init__()
@@ -278,6 +322,53 @@ class GIFNet(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    # ------------------------------------------------------------------------------- Hub mixin hooks (one format)
+    def _save_pretrained(self, save_directory: Path, metadata: Optional[dict] = None) -> None:
+        """Write config.json and model.safetensors (`metadata`: optional str -> str notes in the safetensors header)."""
+        save_directory = Path(save_directory)
+        (save_directory / CONFIG_NAME).write_text(json.dumps({"config": self.config.to_dict()}, indent=2) + "\n")
+        state = {k: v.detach().float().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, save_directory / WEIGHTS_NAME, metadata={k: str(v) for k, v in (metadata or {}).items()})
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: Optional[str], cache_dir, force_download: bool,
+                         local_files_only: bool, token, map_location: str = "cpu", strict: bool = True,
+                         config: Union[GIFNetConfig, dict, None] = None, **model_kwargs) -> "GIFNet":
+        """The mixin calls this with `config` decoded from config.json; we find model.safetensors (a folder or the Hub
+        cache/download) and load it strictly."""
+        if isinstance(config, dict):
+            config = GIFNetConfig.from_dict(config)
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, WEIGHTS_NAME)
+            if not os.path.isfile(weights):
+                raise GifnetError(f"{model_id}: no {WEIGHTS_NAME} in this folder; pass a folder written by "
+                                  "save_pretrained / gifnet.hub.save_weights")
+        else:
+            from huggingface_hub import hf_hub_download
+
+            weights = hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir, token=token,
+                                      force_download=force_download, local_files_only=local_files_only)
+        model = cls(config, **model_kwargs)
+        try:
+            state = load_file(weights, device=str(map_location))
+        except Exception as e:
+            raise GifnetError(f"{weights}: not a readable safetensors file ({e})") from None
+        model.load_state_matching(state, source=f"{model_id}@{revision}" if revision else model_id, strict=strict)
+        return model.eval()
+
+    def load_state_matching(self, state: dict, source: str = "weights", strict: bool = True) -> None:
+        """`load_state_dict` whose mismatch error is one actionable line (GifnetError) instead of a RuntimeError."""
+        try:
+            self.load_state_dict(state, strict=strict)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1:2] or [str(e)]
+            raise GifnetError(f"{source}: weights do not fit GIFNet ({first[0].strip()[:160]})") from None
+
+    def generate_model_card(self, *args, **kwargs) -> ModelCard:
+        """The model card (gifnet/card.py); `kwargs` are the template's optional fields."""
+        kwargs.setdefault("citation", CITATION)
+        return super().generate_model_card(*args, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------- the authors' checkpoint

@@ -1,0 +1,266 @@
+"""Training data: paired folders, random crops, and synthetic multi-focus pairs.
+
+A training folder holds two sub-folders of aligned images with matching file names (the extension may differ):
+
+    DIR/ir/FLIR_00006.jpg   DIR/vis/FLIR_00006.jpg   ...
+
+Each image is read with `gifnet.image.read_image` and reduced to its luma (the network sees one channel). When the two
+images of a pair differ in size (RoadScene's visible images are ~3x larger than the infrared ones, same field of view)
+the larger is resampled to the smaller's size.
+
+Every training sample is four aligned grey crops, as in the release:
+
+    ir, vis      a random crop of the pair (same position), optionally flipped
+    near, far    two synthetic defocused versions of the *visible* crop (`synthesize_multifocus`); `vis` is their
+                 all-in-focus ground truth
+
+Reproducibility. Sample k of the stream (k = step * batch + j) is fully determined by (seed, k): the image comes from a
+per-epoch permutation seeded with (seed, epoch) and the crop, flips, mask and blur kernels from a generator seeded with
+(seed, epoch, position). There is no hidden sampler state, so resuming at step s only needs s.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import GifnetError
+from .image import list_images, luma, read_image, resize
+
+log = logging.getLogger(__name__)
+PathLike = str | os.PathLike
+
+
+# ------------------------------------------------------------------------------------------------- multi-focus pairs
+@dataclass
+class FocusConfig:
+    """How near/far-focus pairs are synthesised from a sharp image.
+
+    The in-focus region of the near image is a random smooth blob map: Gaussian noise on a g x g grid (g drawn from
+    `grid`), upsampled bicubically to the image size and thresholded so that a fraction drawn from `coverage` is in
+    focus. Its boundary is softened by a Gaussian of `feather` pixels (0 = hard edge). The near image is sharp inside
+    the mask and blurred outside; the far image is the complement. Each image is blurred with its own random kernel:
+    a defocus disk (radius from `disk_radius`) or a Gaussian (sigma from `gaussian_sigma`), chosen with `p_disk`."""
+    grid: tuple[int, int] = (2, 6)
+    coverage: tuple[float, float] = (0.3, 0.7)
+    feather: float = 1.5
+    p_disk: float = 0.5
+    disk_radius: tuple[float, float] = (1.5, 5.0)
+    gaussian_sigma: tuple[float, float] = (1.0, 3.0)
+
+
+@dataclass
+class FocusSample:
+    """One synthetic multi-focus pair: `near = mask*sharp + (1-mask)*blur_near(sharp)`,
+    `far = (1-mask)*sharp + mask*blur_far(sharp)`. All `(H, W)` float32; `mask` is 1 where the near image is in focus,
+    0 where the far one is, in between only along the feathered boundary."""
+    sharp: np.ndarray
+    near: np.ndarray
+    far: np.ndarray
+    mask: np.ndarray
+    near_kernel: np.ndarray = field(repr=False)
+    far_kernel: np.ndarray = field(repr=False)
+
+
+def disk_kernel(radius: float) -> np.ndarray:
+    """A normalised defocus (pillbox) kernel with an anti-aliased rim: each tap weighs the fraction of its pixel
+    inside the circle (estimated on an 8x8 sub-grid)."""
+    r = int(np.ceil(radius))
+    sub = (np.arange(8) + 0.5) / 8 - 0.5
+    y = np.arange(-r, r + 1)[:, None, None, None] + sub[None, None, :, None]
+    x = np.arange(-r, r + 1)[None, :, None, None] + sub[None, None, None, :]
+    k = ((x ** 2 + y ** 2) <= radius ** 2).mean(axis=(2, 3))
+    return (k / k.sum()).astype(np.float32)
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """A normalised 2-D Gaussian kernel truncated at 3 sigma."""
+    r = max(1, int(np.ceil(3 * sigma)))
+    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma ** 2))
+    k = np.outer(g, g)
+    return (k / k.sum()).astype(np.float32)
+
+
+def convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """2-D convolution of an `(H, W)` image with reflected borders (replicated when the image is too small)."""
+    r = kernel.shape[0] // 2
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
+    mode = "reflect" if r < min(img.shape) else "replicate"
+    t = F.pad(t, (r, r, r, r), mode=mode)
+    return F.conv2d(t, torch.from_numpy(kernel)[None, None])[0, 0].numpy()
+
+
+def random_kernel(rng: np.random.Generator, cfg: FocusConfig) -> np.ndarray:
+    if rng.random() < cfg.p_disk:
+        return disk_kernel(rng.uniform(*cfg.disk_radius))
+    return gaussian_kernel(rng.uniform(*cfg.gaussian_sigma))
+
+
+def random_focus_mask(shape: tuple[int, int], rng: np.random.Generator, cfg: FocusConfig) -> np.ndarray:
+    """A smooth random in-focus map in [0, 1] (exactly 0 or 1 away from the feathered boundary)."""
+    h, w = shape
+    g = int(rng.integers(cfg.grid[0], cfg.grid[1] + 1))
+    noise = torch.from_numpy(rng.standard_normal((g, g)).astype(np.float32))[None, None]
+    field_ = F.interpolate(noise, size=(h, w), mode="bicubic", align_corners=False)[0, 0].numpy()
+    cover = rng.uniform(*cfg.coverage)
+    mask = (field_ > np.quantile(field_, 1 - cover)).astype(np.float32)
+    if cfg.feather > 0:
+        mask = convolve(mask, gaussian_kernel(cfg.feather))
+        # exactly 0 or 1 away from the boundary (the Gaussian's far tail would otherwise leave 1 - 1e-7 everywhere)
+        mask = np.where(mask > 0.99, 1.0, np.where(mask < 0.01, 0.0, mask)).astype(np.float32)
+    return mask
+
+
+def synthesize_multifocus(sharp: np.ndarray, rng: np.random.Generator | int | None = None,
+                          config: FocusConfig | None = None) -> FocusSample:
+    """Near- and far-focus versions of a sharp grey `(H, W)` image in [0, 1] (see `FocusConfig`, `FocusSample`).
+
+    `rng` is a numpy Generator or a seed: the same seed gives the same pair. Where `mask == 1` the near image equals
+    `sharp` exactly, where `mask == 0` the far image does."""
+    cfg = config or FocusConfig()
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    sharp = np.asarray(sharp, dtype=np.float32)
+    if sharp.ndim != 2:
+        raise GifnetError(f"synthesize_multifocus needs a grey (H, W) image, got shape {sharp.shape}; "
+                          "use gifnet.image.luma")
+    mask = random_focus_mask(sharp.shape, rng, cfg)
+    k_near, k_far = random_kernel(rng, cfg), random_kernel(rng, cfg)
+    near = mask * sharp + (1 - mask) * convolve(sharp, k_near)
+    far = (1 - mask) * sharp + mask * convolve(sharp, k_far)
+    return FocusSample(sharp, near.astype(np.float32), far.astype(np.float32), mask, k_near, k_far)
+
+
+def preview_multifocus(image: PathLike | np.ndarray, seed: int = 0, crop: int | None = None,
+                       config: FocusConfig | None = None) -> FocusSample:
+    """For notebooks: read an image (path or array, colour or grey), take its luma and optionally a centre crop, and
+    return the synthetic pair (`sample.mask`, `.near`, `.far`, `.sharp`) ready for `plt.imshow`."""
+    pixels, _ = read_image(image)
+    y = luma(pixels)
+    if crop:
+        check_size(y, crop, str(image) if not isinstance(image, np.ndarray) else "image")
+        top, left = (y.shape[0] - crop) // 2, (y.shape[1] - crop) // 2
+        y = y[top:top + crop, left:left + crop]
+    return synthesize_multifocus(y, seed, config)
+
+
+# ------------------------------------------------------------------------------------------------------ paired folders
+def check_size(img: np.ndarray, crop: int, name: str) -> None:
+    if min(img.shape[:2]) < crop:
+        raise GifnetError(f"{name}: {img.shape[1]}x{img.shape[0]} pixels is smaller than the {crop}x{crop} crop; "
+                          "use a smaller --crop or remove the image")
+
+
+def find_pairs(root: PathLike, names: tuple[str, str] = ("ir", "vis")) -> list[tuple[Path, Path]]:
+    """`(ROOT/a/x.ext, ROOT/b/x.ext2)` for every file name stem x present in both sub-folders, sorted by name.
+
+    Raises GifnetError for a missing or empty folder, and for files without a partner (listing a few)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise GifnetError(f"{root}: training folder not found")
+    for sub in names:
+        if not (root / sub).is_dir():
+            raise GifnetError(f"{root}: no '{sub}' sub-folder; expected {root}/{names[0]} and {root}/{names[1]} "
+                              "holding pairs with matching file names")
+    found = []
+    for sub in names:
+        d = root / sub
+        files = list_images(d)
+        if not files:
+            raise GifnetError(f"{d}: contains no images (png, jpg, tif, bmp, ...)")
+        by_stem: dict[str, Path] = {}
+        for f in files:
+            if f.stem in by_stem:
+                raise GifnetError(f"{d}: two files named {f.stem!r} ({by_stem[f.stem].name}, {f.name}); keep one")
+            by_stem[f.stem] = f
+        found.append(by_stem)
+    a, b = found
+    lonely = sorted(set(a) ^ set(b))
+    if lonely:
+        where = [f"{names[0] if s in a else names[1]}/{(a.get(s) or b[s]).name}" for s in lonely[:3]]
+        raise GifnetError(f"{root}: {len(lonely)} image(s) without a partner of the same name in the other folder "
+                          f"(e.g. {', '.join(where)}); add or remove them")
+    return [(a[s], b[s]) for s in sorted(a)]
+
+
+def load_pair(path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The luma of both images at a common size (the larger resampled to the smaller, bicubic)."""
+    a, b = luma(read_image(path_a)[0]), luma(read_image(path_b)[0])
+    if a.shape != b.shape:
+        if a.size > b.size:
+            a = resize(a, b.shape)
+        else:
+            b = resize(b, a.shape)
+    return a, b
+
+
+class PairedFolder:
+    """All pairs of a training folder as grey float32 arrays of a common size, kept in memory (`cache=True`) or read
+    on demand. `min_size` checks every pair up front so a too-small image fails at start-up, not hours later."""
+
+    def __init__(self, root: PathLike, names: tuple[str, str] = ("ir", "vis"), min_size: int = 0, cache: bool = True):
+        self.root, self.names = Path(root), names
+        self.pairs = find_pairs(root, names)
+        self.cache: list[tuple[np.ndarray, np.ndarray]] | None = None
+        if cache or min_size:
+            loaded = []
+            for pa, pb in self.pairs:
+                a, b = load_pair(pa, pb)
+                check_size(a, min_size, f"{pa} (with {pb.name}, at their common size)")
+                if cache:
+                    loaded.append((a, b))
+            self.cache = loaded if cache else None
+        log.info("%s: %d pairs", self.root, len(self.pairs))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.cache[i] if self.cache is not None else load_pair(*self.pairs[i])
+
+    def name(self, i: int) -> str:
+        return self.pairs[i][0].stem
+
+
+# ------------------------------------------------------------------------------------------------- the sample stream
+@dataclass
+class DataConfig:
+    crop: int = 128
+    flips: bool = True            # random horizontal and vertical flips (the release used none)
+    multifocus: FocusConfig = field(default_factory=FocusConfig)
+
+
+class TrainingStream:
+    """The deterministic stream of training samples drawn from a `PairedFolder` (see the module docstring)."""
+
+    def __init__(self, folder: PairedFolder, config: DataConfig | None = None, seed: int = 0):
+        self.folder, self.cfg, self.seed = folder, config or DataConfig(), seed
+
+    def sample(self, k: int) -> dict[str, np.ndarray]:
+        """Sample number k: `ir, vis, near, far` crops, `(crop, crop)` each, plus the focus `mask`."""
+        n = len(self.folder)
+        epoch, pos = divmod(k, n)
+        index = int(np.random.default_rng([self.seed, epoch]).permutation(n)[pos])
+        rng = np.random.default_rng([self.seed, epoch, pos])
+        a, b = self.folder[index]
+        c = self.cfg.crop
+        check_size(a, c, f"{self.folder.pairs[index][0]}")
+        top, left = int(rng.integers(0, a.shape[0] - c + 1)), int(rng.integers(0, a.shape[1] - c + 1))
+        a, b = a[top:top + c, left:left + c], b[top:top + c, left:left + c]
+        if self.cfg.flips:
+            if rng.random() < 0.5:
+                a, b = a[:, ::-1], b[:, ::-1]
+            if rng.random() < 0.5:
+                a, b = a[::-1], b[::-1]
+        focus = synthesize_multifocus(np.ascontiguousarray(b), rng, self.cfg.multifocus)
+        return {"ir": np.ascontiguousarray(a), "vis": focus.sharp, "near": focus.near, "far": focus.far,
+                "mask": focus.mask}
+
+    def batch(self, start: int, size: int) -> dict[str, torch.Tensor]:
+        """Samples start .. start+size-1 stacked as `(size, 1, crop, crop)` tensors."""
+        samples = [self.sample(k) for k in range(start, start + size)]
+        return {key: torch.from_numpy(np.stack([s[key] for s in samples]))[:, None] for key in samples[0]}

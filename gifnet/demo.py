@@ -1,0 +1,537 @@
+"""The Gradio demo: `gifnet demo`, `python demo/app.py`, or a Hugging Face Space (demo/README.md).
+
+Three tabs, each a thin layer over gifnet.pipeline:
+    Fuse            two images + a task preset (relabels the inputs, sets the colour rule) -> the fused image
+    Enhance         one image -> the enhanced image (the image in both slots)
+    Remote sensing  a multispectral image (one multi-band TIFF or one file per band) + PAN -> every band sharpened
+Named API endpoints for gradio_client: /fuse, /enhance and /fuse_ms (see README.md).
+
+Robustness (a public Space gets every kind of input):
+  - one request at a time per worker by default (a queue, GIFNET_DEMO_CONCURRENCY), uploads capped at
+    GIFNET_DEMO_MAX_UPLOAD ("25mb"), images above GIFNET_DEMO_MAX_PIXELS (1 MP on CPU, 16 MP on a GPU) are
+    downscaled with a visible notice: the one switch for large images (see `pixel_limit`);
+  - inputs are read by gifnet.image.read_image (grey, RGB, RGBA, 16-bit, TIFF); anything else, and every other failure,
+    is a gr.Error with a one-line message; the server stays up;
+  - no user's files are visible to another: no shared state, every result goes to its own random folder, Gradio
+    serves files only by unguessable hashed URLs, and the cache is swept hourly (`delete_cache`).
+Weights: $GIFNET_WEIGHTS if set, else gifnet.hub.DEFAULT_WEIGHTS (the bundled default), loaded once on first use.
+On a ZeroGPU Space the network calls run under `spaces.GPU`; elsewhere that decoration is a no-op.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import gradio as gr
+import numpy as np
+import torch
+
+from . import __version__
+from .errors import GifnetError
+from .hub import DEFAULT_WEIGHTS, load_model
+from .image import luma, read_image, resize, to_dtype, write_image
+from .model import GIFNet
+from .pipeline import TASKS, enhance, fuse, fuse_multispectral
+
+log = logging.getLogger(__name__)
+
+try:  # on Spaces: the network calls borrow a GPU per call on ZeroGPU hardware; the decoration is inert elsewhere
+    import spaces
+
+    gpu = spaces.GPU(duration=120)
+except ImportError:
+    def gpu(fn: Callable) -> Callable:
+        return fn
+
+ZEROGPU = "spaces" in globals() and bool(os.environ.get("SPACES_ZERO_GPU"))
+DEVICE = "cuda" if (ZEROGPU or torch.cuda.is_available()) else "cpu"
+MAX_PIXELS = int(os.environ.get("GIFNET_DEMO_MAX_PIXELS", 16_000_000 if DEVICE == "cuda" else 1_000_000))
+MAX_UPLOAD = os.environ.get("GIFNET_DEMO_MAX_UPLOAD", "25mb")
+CONCURRENCY = int(os.environ.get("GIFNET_DEMO_CONCURRENCY", 1))
+QUEUE_SIZE = int(os.environ.get("GIFNET_DEMO_QUEUE", 32))
+RESULT_TTL_S = 3600
+OUTPUT_ROOT = Path(tempfile.gettempdir()) / "gifnet-demo"
+
+FUSE_METRICS = ("en", "sd", "sf", "ag", "qabf", "ssim")
+ENHANCE_METRICS = ("en", "sd", "sf", "ag")
+METRIC_INFO = {  # name -> (label, what it measures); higher is better for all of these
+    "en": ("EN", "entropy: information content"),
+    "sd": ("SD", "standard deviation: contrast"),
+    "sf": ("SF", "spatial frequency: activity"),
+    "ag": ("AG", "average gradient: sharpness"),
+    "qabf": ("Qabf", "edges carried over from the sources"),
+    "ssim": ("SSIM", "structural similarity, summed over both sources"),
+}
+FUSE_TASKS = ("ivif", "mfif", "meif", "medical", "nir-vis", "remote", "auto")
+COLOUR_RULE = {"a": "colour from the first image", "b": "colour from the second image",
+               "both": "both images' colours fused", "auto": "colour from whichever input is colour"}
+
+
+# ---------------------------------------------------------------------------------------------------- the model
+_models: dict[str, GIFNet] = {}
+_models_lock = threading.Lock()
+
+
+def weights_source() -> str:
+    return os.environ.get("GIFNET_WEIGHTS") or str(DEFAULT_WEIGHTS)
+
+
+def weights_label() -> str:
+    """What the page says about the weights, without revealing server paths."""
+    source = weights_source()
+    if source == "official":
+        return "the authors' released checkpoint"
+    return Path(source).name if Path(source).exists() else source
+
+
+def get_model() -> GIFNet:
+    """The network for the current weights source, loaded once (thread-safe); load errors become gr.Error."""
+    source = weights_source()
+    with _models_lock:
+        if source not in _models:
+            try:
+                _models[source] = load_model(source, device=DEVICE)
+            except GifnetError as e:
+                raise user_error(f"Could not load the weights: {e}") from None
+        return _models[source]
+
+
+# ------------------------------------------------------------------------------------------------ error handling
+def user_errors(fn: Callable) -> Callable:
+    """Turn every failure of a handler into a gr.Error (a message in the page); the server keeps serving."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except GifnetError as e:
+            raise user_error(str(e)) from None
+        except MemoryError:
+            raise user_error("Out of memory for this image; try a smaller one") from None
+        except Exception as e:  # a bug: log it for the maintainers, show one line to the user
+            log.exception("demo handler %s failed", fn.__name__)
+            raise gr.Error(f"Unexpected error ({type(e).__name__}); please report it with the input that caused it",
+                           print_exception=False) from None
+    return wrapper
+
+
+def _strip_temp_paths(message: str) -> str:
+    """Gradio stores uploads as <temp>/gradio/<hash>/<name>; show users only <name>."""
+    cache = os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "gradio")
+    return re.sub(re.escape(cache.rstrip("/")) + r"/[0-9a-f]+/", "", message)
+
+
+def user_error(message: str) -> gr.Error:
+    """A message for the page (no server-side traceback: it is the input's fault, not a bug)."""
+    return gr.Error(_strip_temp_paths(message), print_exception=False)
+
+
+def _upload_path(payload) -> Optional[str]:
+    if payload is None:
+        return None
+    if payload.path is None:
+        raise user_error("The upload did not arrive as a file; upload the image again")
+    return str(payload.path)
+
+
+def source_image(**kwargs) -> gr.Image:
+    """An image input whose handler gets the uploaded file untouched: the handler reads it with read_image, which keeps
+    16 bits and reports unreadable files clearly (gr.Image itself would first decode it with PIL, and fail on a
+    non-image without a message). Set on the instance: a gr.Image subclass would make Gradio write a .pyi file into
+    this package at import."""
+    image = gr.Image(type="filepath", image_mode=None, format="png", sources=["upload", "clipboard"], **kwargs)
+    image.preprocess = _upload_path
+    return image
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _name(path: Optional[str]) -> str:
+    return Path(path).name if path else "image"
+
+
+def _read(path: Optional[str], what: str, allow_bands: bool = False) -> tuple[np.ndarray, int]:
+    if not path:
+        raise user_error(f"Upload the {what}")
+    try:
+        return read_image(path, allow_bands=allow_bands)
+    except GifnetError as e:
+        raise user_error(f"{what[0].upper() + what[1:]}: {e}") from None
+
+
+def size_of(pixels: np.ndarray) -> str:
+    return f"{pixels.shape[1]}x{pixels.shape[0]}"
+
+
+def pixel_limit(images: Sequence[np.ndarray], notices: list[str]) -> list[np.ndarray]:
+    """The single switch for large images: above MAX_PIXELS every image is downscaled by one factor, with a visible
+    notice. Memory is not the reason (the pipeline checks that, and tiling, when the pipeline has it, lifts it);
+    time on shared demo hardware is. Set GIFNET_DEMO_MAX_PIXELS to change the limit."""
+    h, w = images[0].shape[:2]
+    if h * w <= MAX_PIXELS:
+        return list(images)
+    s = (MAX_PIXELS / (h * w)) ** 0.5
+    size = (max(8, int(h * s)), max(8, int(w * s)))
+    notices.append(f"Downscaled from {w}x{h} to {size[1]}x{size[0]} to stay within this demo's "
+                   f"{MAX_PIXELS / 1e6:g} MP limit; run `gifnet fuse` locally for full resolution.")
+    gr.Warning(notices[-1])
+    return [resize(img, size) for img in images]
+
+
+def output_dir() -> Path:
+    """A fresh private folder for one request's files; folders older than RESULT_TTL_S are removed."""
+    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True, mode=0o700)
+    now = time.time()
+    for old in OUTPUT_ROOT.iterdir():
+        try:
+            if now - old.stat().st_mtime > RESULT_TTL_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    d = OUTPUT_ROOT / uuid.uuid4().hex
+    d.mkdir(mode=0o700)
+    return d
+
+
+def preview(pixels: np.ndarray) -> np.ndarray:
+    """8-bit RGB for display (grey repeated); the download keeps the full precision."""
+    p = np.clip(pixels, 0, 1)
+    if p.ndim == 2:
+        p = np.repeat(p[..., None], 3, axis=-1)
+    return np.round(p * 255).astype(np.uint8)
+
+
+def as_float(pixels: np.ndarray) -> np.ndarray:
+    """uint8/uint16/float32 results -> float [0, 1]."""
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / 255
+    if pixels.dtype == np.uint16:
+        return pixels.astype(np.float32) / 65535
+    return pixels.astype(np.float32)
+
+
+def metrics_rows(result: np.ndarray, a: np.ndarray, b: np.ndarray, names: Sequence[str],
+                 before: Optional[np.ndarray] = None) -> list[list[Any]]:
+    """A compact table from gifnet.metrics.evaluate (the one metrics implementation): [metric, value, meaning], or
+    [metric, before, after, meaning] when `before` is given (enhancement). Arrays are float in [0, 1]."""
+    pad = [""] * (before is not None)
+    try:
+        from .metrics import evaluate
+    except ImportError:
+        return [["—", *pad, "unavailable: this gifnet has no metrics module", ""]]
+    try:
+        after = evaluate(result, a, b, metrics=list(names))
+        prior = evaluate(before, a, b, metrics=list(names)) if before is not None else None
+    except GifnetError as e:
+        return [["—", *pad, f"could not be computed: {e}", ""]]
+    rows = []
+    for n in names:
+        label, meaning = METRIC_INFO[n]
+        values = ([round(float(prior[n]), 4)] if prior is not None else []) + [round(float(after[n]), 4)]
+        rows.append([label, *values, meaning])
+    return rows
+
+
+def notice_md(notices: list[str], done: str) -> str:
+    return "\n".join([f"**{done}**"] + [f"- ⚠️ {n}" for n in notices])
+
+
+# ----------------------------------------------------------------------------------------------- network calls
+@gpu
+def _fuse_planes(pa: np.ndarray, pb: np.ndarray, task: str) -> np.ndarray:
+    return fuse(pa, pb, task=task, model=get_model())
+
+
+@gpu
+def _enhance_plane(p: np.ndarray) -> np.ndarray:
+    return enhance(p, model=get_model())
+
+
+@gpu
+def _fuse_band(band: np.ndarray, pan: np.ndarray) -> np.ndarray:
+    return fuse_multispectral([band], pan, model=get_model())[..., 0]
+
+
+# ------------------------------------------------------------------------------------------------------ handlers
+@user_errors
+def fuse_images(image_a: Optional[str], image_b: Optional[str], task: str = "auto", resample: bool = False,
+                progress: gr.Progress = gr.Progress(track_tqdm=True)):
+    """Fuse two images. Inputs: two image files in the task's slot order (see TASKS), the task key, and whether to
+    resample the second image to the first's size when they differ. Returns (before/after pair, lossless PNG path,
+    metrics table, notices, state for the compare switch)."""
+    if task not in TASKS:
+        raise user_error(f"Unknown task {task!r}; choose one of {', '.join(FUSE_TASKS)}")
+    t = TASKS[task]
+    progress(0.05, desc="Reading the images")
+    pa, bits_a = _read(image_a, f"first image ({t.slot_a})")
+    pb, bits_b = _read(image_b, f"second image ({t.slot_b})")
+    notices: list[str] = []
+    if pa.shape[:2] != pb.shape[:2]:
+        if not resample:
+            raise user_error(f"The images differ in size: {t.slot_a} {size_of(pa)}, {t.slot_b} {size_of(pb)}. Tick "
+                           "'Resample the second image to the first' (only for images of the same scene), or "
+                           "register them first")
+        notices.append(f"The {t.slot_b} image was resampled from {size_of(pb)} to {size_of(pa)} to match the "
+                       f"{t.slot_a} image.")
+        pb = resize(pb, pa.shape[:2])
+    pa, pb = pixel_limit([pa, pb], notices)
+    progress(0.2, desc="Fusing")
+    fused = _fuse_planes(pa, pb, task)                                   # float32 in [0, 1]
+    out_bits = 16 if 16 in (bits_a, bits_b) else 8
+    out = output_dir() / f"gifnet_{task}_{Path(_name(image_a)).stem}.png"
+    write_image(to_dtype(fused, out_bits), out)
+    progress(0.85, desc="Scoring")
+    table = metrics_rows(fused, pa, pb, FUSE_METRICS)
+    done = f"Fused {size_of(fused)} ({t.title}); the download is a lossless {out_bits}-bit PNG."
+    state = {"a": preview(pa), "b": preview(pb), "fused": preview(fused)}
+    return (state["a"], state["fused"]), str(out), table, notice_md(notices, done), state
+
+
+@user_errors
+def enhance_image(image: Optional[str], progress: gr.Progress = gr.Progress(track_tqdm=True)):
+    """Enhance one image (the image in both slots; its colour kept). Returns (before/after pair, lossless PNG path,
+    metrics table before/after, notices)."""
+    progress(0.05, desc="Reading the image")
+    p, bits = _read(image, "image")
+    notices: list[str] = []
+    (p,) = pixel_limit([p], notices)
+    progress(0.2, desc="Enhancing")
+    enhanced = _enhance_plane(p)
+    out = output_dir() / f"gifnet_enhanced_{Path(_name(image)).stem}.png"
+    write_image(to_dtype(enhanced, 16 if bits == 16 else 8), out)
+    progress(0.85, desc="Scoring")
+    table = metrics_rows(enhanced, p, p, ENHANCE_METRICS, before=p)
+    done = f"Enhanced {size_of(enhanced)}; the download is a lossless {16 if bits == 16 else 8}-bit PNG."
+    return (preview(p), preview(enhanced)), str(out), table, notice_md(notices, done)
+
+
+def _parse_bands(text: str, n: int) -> list[int]:
+    if n < 3:
+        return [0] * 3
+    if not text or not text.strip():
+        return [0, 1, 2]
+    try:
+        idx = [int(x) - 1 for x in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise user_error(f"RGB bands must be three numbers like 3,2,1 (got {text!r})") from None
+    if len(idx) != 3 or not all(0 <= i < n for i in idx):
+        raise user_error(f"RGB bands must be three band numbers between 1 and {n} (got {text!r})")
+    return idx
+
+
+def _stretch(rgb: np.ndarray) -> np.ndarray:
+    """2-98 % per-channel stretch (multispectral data are often dark); for the preview only."""
+    lo, hi = np.percentile(rgb, 2, axis=(0, 1)), np.percentile(rgb, 98, axis=(0, 1))
+    return np.clip((rgb - lo) / np.maximum(hi - lo, 1e-6), 0, 1)
+
+
+@user_errors
+def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resample: bool = False,
+                rgb_bands: str = "", progress: gr.Progress = gr.Progress(track_tqdm=True)):
+    """Pansharpen: a multispectral image (one multi-band file, or one single-band file per band, in order) and a
+    panchromatic image. Returns (before/after RGB preview pair, multi-band TIFF path, notices)."""
+    files = [f for f in (ms_files or []) if f]
+    if not files:
+        raise user_error("Upload the multispectral image: one multi-band TIFF, or one file per band")
+    progress(0.02, desc="Reading the images")
+    if len(files) == 1:
+        ms, bits = _read(files[0], "multispectral image", allow_bands=True)
+        bands = [ms] if ms.ndim == 2 else [ms[..., i] for i in range(ms.shape[2])]
+    else:
+        read = [_read(f, f"band {i + 1}") for i, f in enumerate(files)]
+        bands, bits = [luma(p) for p, _ in read], max(b for _, b in read)
+    pan, pan_bits = _read(pan_file, "panchromatic image")
+    pan = luma(pan)
+    notices: list[str] = []
+    mismatched = [i for i, band in enumerate(bands) if band.shape != pan.shape]
+    if mismatched and not resample:
+        i = mismatched[0]
+        raise user_error(f"Band {i + 1} is {size_of(bands[i])} but the panchromatic image is {size_of(pan)}; tick "
+                       "'Upsample the bands to the PAN image'")
+    if mismatched:
+        notices.append(f"{len(mismatched)} band(s) resampled from {size_of(bands[mismatched[0]])} to the panchromatic "
+                       f"image's {size_of(pan)}.")
+        bands = [resize(b, pan.shape) if b.shape != pan.shape else b for b in bands]
+    rgb_idx = _parse_bands(rgb_bands, len(bands))
+    *bands, pan = pixel_limit([*bands, pan], notices)
+    out_bands = []
+    for i, band in enumerate(bands):
+        progress((i, len(bands)), desc=f"Fusing band {i + 1} of {len(bands)}")
+        out_bands.append(_fuse_band(band, pan))
+    result = np.stack(out_bands, axis=-1)
+    out_bits = 16 if 16 in (bits, pan_bits) else 8
+    out = output_dir() / "gifnet_pansharpened.tif"
+    write_image(to_dtype(result, out_bits), out)
+    before = _stretch(np.stack([bands[i] for i in rgb_idx], axis=-1))
+    after = _stretch(np.stack([result[..., i] for i in rgb_idx], axis=-1))
+    shown = "band 1 as grey" if len(bands) < 3 else f"bands {','.join(str(i + 1) for i in rgb_idx)} as RGB"
+    done = (f"Sharpened {len(bands)} band(s) at {size_of(pan)}; the download is a {out_bits}-bit {len(bands)}-band "
+            f"TIFF. Preview: {shown}, contrast-stretched.")
+    return (preview(before), preview(after)), str(out), notice_md(notices, done)
+
+
+def compare_with(which: str, state: Optional[dict]):
+    """Switch the slider's left image between the two sources (no recomputation)."""
+    if not state:
+        return None
+    return state["a" if which == "first" else "b"], state["fused"]
+
+
+def relabel(task: str):
+    """A task preset: new labels for the two inputs and the colour rule."""
+    t = TASKS.get(task, TASKS["auto"])
+    note = f"**{t.title}**: first = {t.slot_a}, second = {t.slot_b}; {COLOUR_RULE[t.colour_from]}. Order matters."
+    return (gr.update(label=f"First: {t.slot_a}"), gr.update(label=f"Second: {t.slot_b}"), note,
+            gr.update(choices=[(f"first ({t.slot_a})", "first"), (f"second ({t.slot_b})", "second")]))
+
+
+def swap(a, b):
+    return b, a
+
+
+@user_errors
+def load_sample(task: str):
+    """The authors' public sample pair for `task` (gifnet.samples: checksummed download or $GIFNET_SAMPLES) into the
+    two inputs. Remote sensing in this tab is one band + PAN: band 1 of the sample's multispectral image."""
+    from .samples import sample_pair
+
+    a, b = sample_pair(task if task != "auto" else "ivif")
+    d = output_dir()       # Gradio serves files from the temp dir: copy them out of the user cache
+    if task == "remote":
+        band, bits = read_image(a, allow_bands=True)
+        band = band[..., 0] if band.ndim == 3 else band
+        return str(write_image(to_dtype(band, bits), d / "band1.tif")), str(shutil.copy(b, d / f"pan{b.suffix}"))
+    return str(shutil.copy(a, d / f"a_{a.name}")), str(shutil.copy(b, d / f"b_{b.name}"))
+
+
+@user_errors
+def load_remote_sample():
+    from .samples import sample_pair
+
+    ms, pan = sample_pair("remote")
+    d = output_dir()
+    return [str(shutil.copy(ms, d / f"ms{ms.suffix}"))], str(shutil.copy(pan, d / f"pan{pan.suffix}"))
+
+
+# ------------------------------------------------------------------------------------------------------ the app
+def _examples(folder: Optional[Path] = None):
+    try:
+        from .examples import make_examples
+
+        return make_examples(folder or Path(tempfile.gettempdir()) / "gifnet-demo-examples")
+    except ImportError as e:  # scikit-image is a demo extra
+        log.warning("no offline examples (%s); pip install scikit-image", e)
+        return []
+
+
+HEADER = """# GIFNet image fusion
+One small network for infrared-visible, multi-focus, multi-exposure, medical, NIR-visible and remote-sensing fusion,
+and single-image enhancement ([paper](https://arxiv.org/abs/2502.19854), CVPR 2025). Pick a task, upload two registered
+images of one scene **in the order shown**, press **Fuse**. Weights: {weights} · gifnet {version} · {device}."""
+
+
+def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
+    """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits."""
+    examples = _examples(examples_dir)
+    if ZEROGPU:
+        get_model()   # ZeroGPU wants the model placed on "cuda" at start-up, outside the @spaces.GPU functions
+    first = TASKS["ivif"]
+    sweep = (RESULT_TTL_S, RESULT_TTL_S)   # every hour, delete uploads and results older than an hour
+    with gr.Blocks(title="GIFNet image fusion", delete_cache=sweep, analytics_enabled=False) as demo:
+        gr.Markdown(HEADER.format(weights=weights_label(), version=__version__, device=DEVICE.upper()))
+        with gr.Tab("Fuse", id="fuse"):
+            with gr.Row():
+                with gr.Column():
+                    task = gr.Dropdown([(TASKS[k].title, k) for k in FUSE_TASKS], value="ivif", label="Task",
+                                       elem_id="fuse-task")
+                    task_note = gr.Markdown(relabel("ivif")[2])
+                    with gr.Row():
+                        img_a = source_image(label=f"First: {first.slot_a}", elem_id="fuse-a", height=260)
+                        img_b = source_image(label=f"Second: {first.slot_b}", elem_id="fuse-b", height=260)
+                    with gr.Row():
+                        swap_btn = gr.Button("⇄ Swap inputs", size="sm", elem_id="fuse-swap")
+                        sample_btn = gr.Button("Load the authors' sample (online)", size="sm")
+                    resample = gr.Checkbox(False, label="Resample the second image to the first if sizes differ")
+                    run = gr.Button("Fuse", variant="primary", elem_id="fuse-run")
+                    ex = [[str(e.files[0]), str(e.files[1]), e.task] for e in examples if e.task in ("mfif", "meif")]
+                    if ex:
+                        gr.Examples(ex, inputs=[img_a, img_b, task], label="Synthesised examples (offline)",
+                                    example_labels=[e.title for e in examples if e.task in ("mfif", "meif")])
+                with gr.Column():
+                    slider = gr.ImageSlider(label="Source ↔ fused (drag the handle)", format="png",
+                                            interactive=False, elem_id="fuse-result", max_height=520)
+                    compare = gr.Radio(relabel("ivif")[3]["choices"], value="first", label="Compare the result with")
+                    download = gr.DownloadButton("Download the fused image (lossless PNG)", elem_id="fuse-download")
+                    notice = gr.Markdown(elem_id="fuse-notice")
+                    table = gr.Dataframe(headers=["metric", "value", "meaning"], label="Metrics of the result (higher "
+                                         "is better)", interactive=False, elem_id="fuse-metrics", max_height=260)
+            state = gr.State()
+            task.change(relabel, task, [img_a, img_b, task_note, compare], api_visibility="private")
+            swap_btn.click(swap, [img_a, img_b], [img_a, img_b], api_visibility="private")
+            sample_btn.click(load_sample, task, [img_a, img_b], api_visibility="private")
+            run.click(fuse_images, [img_a, img_b, task, resample], [slider, download, table, notice, state],
+                      api_name="fuse")
+            compare.change(compare_with, [compare, state], slider, api_visibility="private")
+
+        with gr.Tab("Enhance", id="enhance"):
+            with gr.Row():
+                with gr.Column():
+                    img = source_image(label="Image", elem_id="enhance-in", height=300)
+                    run_e = gr.Button("Enhance", variant="primary", elem_id="enhance-run")
+                    ex = [[str(e.files[0])] for e in examples if e.task == "enhance"]
+                    if ex:
+                        gr.Examples(ex, inputs=[img], label="Synthesised low-contrast examples (offline)",
+                                    elem_id="enhance-examples")
+                with gr.Column():
+                    slider_e = gr.ImageSlider(label="Original ↔ enhanced", format="png", interactive=False,
+                                              elem_id="enhance-result", max_height=520)
+                    download_e = gr.DownloadButton("Download the enhanced image (lossless PNG)",
+                                                   elem_id="enhance-download")
+                    notice_e = gr.Markdown(elem_id="enhance-notice")
+                    table_e = gr.Dataframe(headers=["metric", "before", "after", "meaning"], interactive=False,
+                                           label="Before and after (higher is better)")
+            run_e.click(enhance_image, img, [slider_e, download_e, table_e, notice_e], api_name="enhance")
+
+        with gr.Tab("Remote sensing", id="remote"):
+            with gr.Row():
+                with gr.Column():
+                    ms = gr.File(file_count="multiple", label="Multispectral: one multi-band TIFF, or one file per "
+                                 "band (in order)", elem_id="remote-ms")
+                    pan = gr.File(label="Panchromatic", elem_id="remote-pan")
+                    bands = gr.Textbox("", label="Bands to preview as RGB (e.g. 3,2,1; empty: 1,2,3)")
+                    resample_r = gr.Checkbox(False, label="Upsample the bands to the PAN image if sizes differ")
+                    with gr.Row():
+                        run_r = gr.Button("Sharpen", variant="primary", elem_id="remote-run")
+                        sample_r = gr.Button("Load the authors' sample (online)", size="sm")
+                    ex = [[[str(e.files[0])], str(e.files[1]), True, ""] for e in examples if e.task == "remote"]
+                    if ex:
+                        gr.Examples(ex, inputs=[ms, pan, resample_r, bands], label="Synthesised example (offline)",
+                                    example_labels=[e.title for e in examples if e.task == "remote"],
+                                    elem_id="remote-examples")
+                with gr.Column():
+                    slider_r = gr.ImageSlider(label="Multispectral ↔ sharpened (preview)", format="png",
+                                              interactive=False, max_height=520, elem_id="remote-result")
+                    download_r = gr.DownloadButton("Download all bands (TIFF)", elem_id="remote-download")
+                    notice_r = gr.Markdown(elem_id="remote-notice")
+            run_r.click(fuse_remote, [ms, pan, resample_r, bands], [slider_r, download_r, notice_r], api_name="fuse_ms")
+            sample_r.click(load_remote_sample, None, [ms, pan], api_visibility="private")
+    return demo
+
+
+def launch(host: str = "127.0.0.1", port: Optional[int] = None, share: bool = False, demo: Optional[gr.Blocks] = None,
+           **kwargs) -> gr.Blocks:
+    """Serve the demo with its queue (CONCURRENCY workers, QUEUE_SIZE waiting) and upload limit."""
+    demo = demo or build_demo()
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_UPLOAD, footer_links=["api"],
+                **kwargs)
+    return demo

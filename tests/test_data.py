@@ -1,0 +1,164 @@
+"""Training data: paired folders, crops, and multi-focus synthesis."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gifnet.data import (DataConfig, FocusConfig, PairedFolder, TrainingStream, disk_kernel, find_pairs,
+                         gaussian_kernel, load_pair, preview_multifocus, synthesize_multifocus)
+from gifnet.errors import GifnetError
+
+
+def texture(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 0.5 + 0.25 * np.sin(xx / 3.0 + seed) * np.cos(yy / 5.0)
+    return np.clip(base + 0.15 * rng.standard_normal((h, w)), 0, 1).astype(np.float32)
+
+
+def write_pairs(root, names=("a", "b", "c"), size=(40, 48), same=False, seed=0):
+    """ROOT/ir, ROOT/vis with grey PNGs; `same=True` writes identical content to both folders."""
+    for sub in ("ir", "vis"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i, n in enumerate(names):
+        a = texture(*size, seed + i)
+        b = a if same else texture(*size, seed + 100 + i)
+        Image.fromarray((a * 255).round().astype(np.uint8)).save(root / "ir" / f"{n}.png")
+        Image.fromarray((b * 255).round().astype(np.uint8)).save(root / "vis" / f"{n}.png")
+    return root
+
+
+# ----------------------------------------------------------------------------------------------------- synthesis
+def test_kernels_are_normalised():
+    for k in (disk_kernel(1.5), disk_kernel(4.2), gaussian_kernel(1.0), gaussian_kernel(2.7)):
+        assert k.sum() == pytest.approx(1.0, abs=1e-6) and (k >= 0).all()
+        assert np.allclose(k, k[::-1, ::-1]) and np.allclose(k, k.T)
+    d = disk_kernel(3.0)
+    assert d.shape == (7, 7) and d[3, 3] == d.max() and d[0, 0] == 0
+
+
+@pytest.mark.parametrize("feather", [0.0, 1.5])
+def test_masks_are_complementary_and_sharp_is_recoverable(feather):
+    sharp = texture(96, 80, 1)
+    s = synthesize_multifocus(sharp, 7, FocusConfig(feather=feather))
+    assert s.near.shape == s.far.shape == s.mask.shape == sharp.shape
+    assert s.mask.min() == 0 and s.mask.max() == 1
+    near_focus, far_focus = s.mask == 1, s.mask == 0
+    assert 0.25 <= (s.mask >= 0.5).mean() <= 0.75                       # coverage drawn from (0.3, 0.7)
+    assert near_focus.mean() > 0.05 and far_focus.mean() > 0.05
+    # the near image is the sharp one exactly where the mask says so, the far image exactly where the complement does
+    assert np.array_equal(s.near[near_focus], sharp[near_focus])
+    assert np.array_equal(s.far[far_focus], sharp[far_focus])
+    # ... and blurred elsewhere: it differs from the sharp image and has less high-frequency energy
+    assert np.abs(s.near[far_focus] - sharp[far_focus]).mean() > 0.02
+    assert np.abs(s.far[near_focus] - sharp[near_focus]).mean() > 0.02
+    lap = lambda x: np.abs(np.diff(x, axis=1)).mean()
+    assert lap(np.where(far_focus, s.near, 0)) < lap(np.where(far_focus, sharp, 0))
+    # complementary soft masks: mask for the near image, 1 - mask for the far one, covering every pixel once
+    recombined = s.mask * s.near + (1 - s.mask) * s.far
+    if feather == 0:
+        assert set(np.unique(s.mask)) == {0.0, 1.0}
+        assert np.array_equal(recombined, sharp)
+    else:
+        edge = (s.mask > 0) & (s.mask < 1)
+        assert 0 < edge.mean() < 0.45                                    # a band a few pixels wide
+        assert np.array_equal(recombined[~edge], sharp[~edge])
+
+
+def test_synthesis_is_seeded():
+    sharp = texture(64, 64, 2)
+    a, b = synthesize_multifocus(sharp, 3), synthesize_multifocus(sharp, 3)
+    c = synthesize_multifocus(sharp, 4)
+    assert np.array_equal(a.near, b.near) and np.array_equal(a.mask, b.mask)
+    assert not np.array_equal(a.mask, c.mask)
+
+
+def test_synthesis_rejects_colour():
+    with pytest.raises(GifnetError, match="luma"):
+        synthesize_multifocus(np.zeros((16, 16, 3), np.float32))
+
+
+def test_preview_for_notebooks(tmp_path):
+    rgb = np.stack([texture(60, 70, s) for s in range(3)], axis=-1)
+    path = tmp_path / "x.png"
+    Image.fromarray((rgb * 255).round().astype(np.uint8)).save(path)
+    s = preview_multifocus(path, seed=1, crop=48)
+    assert s.sharp.shape == s.near.shape == s.far.shape == s.mask.shape == (48, 48)
+    with pytest.raises(GifnetError, match="smaller than the 80x80 crop"):
+        preview_multifocus(path, crop=80)
+
+
+# ------------------------------------------------------------------------------------------------ paired folders
+def test_pairs_are_matched_by_name(tmp_path):
+    write_pairs(tmp_path, names=("z", "a", "m"))
+    (tmp_path / "ir" / "notes.txt").write_text("not an image")
+    pairs = find_pairs(tmp_path)
+    assert [(p.parent.name, p.stem, q.parent.name, q.stem) for p, q in pairs] == [
+        ("ir", n, "vis", n) for n in ("a", "m", "z")]
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(GifnetError, match="not found"):
+        find_pairs(tmp_path / "nothing")
+    (tmp_path / "ir").mkdir()
+    with pytest.raises(GifnetError, match="no 'vis' sub-folder"):
+        find_pairs(tmp_path)
+    (tmp_path / "vis").mkdir()
+    with pytest.raises(GifnetError, match="contains no images"):
+        find_pairs(tmp_path)
+    write_pairs(tmp_path, names=("a", "b"))
+    (tmp_path / "vis" / "b.png").rename(tmp_path / "vis" / "c.png")
+    with pytest.raises(GifnetError, match=r"2 image\(s\) without a partner.*ir/b.png.*vis/c.png"):
+        find_pairs(tmp_path)
+
+
+def test_too_small_for_the_crop(tmp_path):
+    write_pairs(tmp_path, size=(40, 48))
+    with pytest.raises(GifnetError, match=r"a.png.*48x40 pixels is smaller than the 44x44 crop"):
+        PairedFolder(tmp_path, min_size=44)
+    assert len(PairedFolder(tmp_path, min_size=40)) == 3
+
+
+def test_pairs_of_different_sizes_meet_at_the_smaller(tmp_path):
+    write_pairs(tmp_path, names=("a",), size=(30, 40))
+    big = Image.open(tmp_path / "vis" / "a.png").convert("RGB").resize((120, 90), Image.BICUBIC)
+    big.save(tmp_path / "vis" / "a.jpg")
+    (tmp_path / "vis" / "a.png").unlink()
+    a, b = load_pair(tmp_path / "ir" / "a.png", tmp_path / "vis" / "a.jpg")
+    assert a.shape == b.shape == (30, 40) and a.dtype == b.dtype == np.float32
+
+
+def test_stream_is_deterministic_and_aligned(tmp_path):
+    write_pairs(tmp_path, same=True, size=(50, 60))
+    folder = PairedFolder(tmp_path, min_size=32)
+    stream = TrainingStream(folder, DataConfig(crop=32), seed=5)
+    for k in (0, 1, 7):   # 7 is in the third epoch (3 pairs)
+        s = stream.sample(k)
+        assert s["ir"].shape == s["near"].shape == (32, 32)
+        assert np.array_equal(s["ir"], s["vis"])           # identical sources -> identical crops and flips
+        assert np.array_equal(s["vis"], stream.sample(k)["vis"])
+    crops = {stream.sample(k)["vis"].tobytes() for k in range(6)}
+    assert len(crops) == 6
+    other_seed = TrainingStream(folder, DataConfig(crop=32), seed=6).sample(0)
+    assert not np.array_equal(other_seed["near"], stream.sample(0)["near"])
+    b = stream.batch(4, 2)
+    assert b["ir"].shape == (2, 1, 32, 32) and np.array_equal(b["far"][1, 0].numpy(), stream.sample(5)["far"])
+
+
+def test_every_image_is_visited_once_per_epoch(tmp_path):
+    write_pairs(tmp_path, names=tuple("abcde"), same=True, size=(32, 32))
+    folder = PairedFolder(tmp_path, min_size=32)
+    stream = TrainingStream(folder, DataConfig(crop=32, flips=False), seed=0)
+    images = [folder[i][1].tobytes() for i in range(5)]
+    for epoch in range(2):
+        seen = sorted(images.index(stream.sample(epoch * 5 + j)["ir"].tobytes()) for j in range(5))
+        assert seen == [0, 1, 2, 3, 4]
+
+
+def test_roadscene_pairs(shared):
+    root = shared / "datasets/train/roadscene"
+    pairs = find_pairs(root)
+    assert len(pairs) == 221
+    a, b = load_pair(*pairs[0])
+    assert a.shape == b.shape and min(a.shape) >= 128

@@ -1,0 +1,449 @@
+"""The Gradio demo, three ways: handlers called directly; the app served on 127.0.0.1 and driven with gradio_client
+(/fuse, /enhance, /fuse_ms, errors while the server keeps serving, the upload limit); and end to end in headless
+Chromium with Playwright (`-m browser`). The authors' checkpoint from ../shared is the weights (skip when absent);
+images are 96x96 so the CPU model takes about a second."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from gifnet import demo  # noqa: E402
+from gifnet.examples import focus_pair  # noqa: E402
+from gifnet.image import read_image, resize, write_image  # noqa: E402
+from gifnet.pipeline import enhance, fuse, fuse_multispectral  # noqa: E402
+
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"]
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def weights(shared):
+    """GIFNET_WEIGHTS -> the authors' checkpoint: the demo must load the default weights through the variable."""
+    path = shared / "checkpoints/official/Final.model"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GIFNET_WEIGHTS", str(path))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield path
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    """Small test inputs: a multi-focus pair (RGB), a 16-bit grey and an RGBA image, a non-image, a 3-band TIFF."""
+    d = tmp_path_factory.mktemp("images")
+    try:                                      # a photo reads better in the screenshot (public domain, NASA)
+        from skimage import data
+
+        scene = resize(np.asarray(data.astronaut(), np.float32) / 255, (96, 96))
+    except ImportError:
+        yy, xx = np.mgrid[0:96, 0:96] / 96.0
+        scene = np.stack([0.5 + 0.4 * np.sin(9 * xx), 0.5 + 0.4 * np.cos(7 * yy), 0.5 + 0.3 * np.sin(5 * xx + 5 * yy)],
+                         axis=-1)
+        scene[30:60, 20:50] = [0.9, 0.2, 0.1]
+    near, far = focus_pair(scene.astype(np.float32), sigma=2.0)
+    out = {"near": d / "near.png", "far": d / "far.png", "grey16": d / "ir16.png", "rgba": d / "vis.png",
+           "small": d / "small.png", "text": d / "notes.png", "ms": d / "ms.tif", "pan": d / "pan.png"}
+    write_image(np.round(near * 255).astype(np.uint8), out["near"])
+    write_image(np.round(far * 255).astype(np.uint8), out["far"])
+    write_image(np.round(scene[..., 0] * 65535).astype(np.uint16), out["grey16"])
+    rgba = np.concatenate([np.round(scene * 255), np.full((96, 96, 1), 200.0)], -1).astype(np.uint8)
+    from PIL import Image
+    Image.fromarray(rgba, "RGBA").save(out["rgba"])
+    write_image(np.round(scene[:64, :80] * 255).astype(np.uint8), out["small"])
+    out["text"].write_text("this is not an image\n")                        # a non-image with an image name
+    write_image(np.round(scene * 255).astype(np.uint8), out["ms"])
+    write_image(np.round(scene.mean(-1) * 255).astype(np.uint8), out["pan"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(weights):
+    return demo.get_model()
+
+
+# ------------------------------------------------------------------------------------------------ handlers, direct
+def test_fuse_handler_matches_the_pipeline(model, images):
+    (left, right), path, table, notice, state = demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")
+    expected = fuse(images["near"], images["far"], task="mfif", model=model)
+    saved, bits = read_image(path)
+    assert Path(path).suffix == ".png" and bits == 8
+    assert np.array_equal(np.round(saved * 255).astype(np.uint8), expected)          # the download is lossless
+    assert left.shape == right.shape == (96, 96, 3) and left.dtype == np.uint8
+    assert np.array_equal(right, expected)
+    assert "Fused 96x96" in notice and "⚠️" not in notice
+    assert state["fused"] is right
+    assert demo.compare_with("second", state)[0] is state["b"] and demo.compare_with("first", state)[0] is state["a"]
+    try:
+        import gifnet.metrics  # noqa: F401
+    except ImportError:
+        assert len(table) == 1 and "unavailable" in table[0][1]
+    else:
+        assert [r[0] for r in table] == ["EN", "SD", "SF", "AG", "Qabf", "SSIM"]
+        assert all(np.isfinite(r[1]) for r in table)
+
+
+def read_png16_rgb(path) -> np.ndarray:
+    """Decode a 16-bit RGB PNG (Pillow reads those at 8 bits): IHDR says 16-bit RGB, rows use filter 0."""
+    import struct
+    import zlib
+
+    data = Path(path).read_bytes()
+    pos, chunks = 8, {}
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunks.setdefault(kind, b"")
+        chunks[kind] += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    w, h, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (16, 2), "not a 16-bit RGB PNG"
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(h, 1 + w * 6)
+    assert not rows[:, 0].any(), "unexpected PNG row filter"
+    return rows[:, 1:].copy().view(">u2").reshape(h, w, 3).astype(np.uint16)
+
+
+def test_grey_16bit_and_rgba_inputs(model, images):
+    _, path, _, notice, _ = demo.fuse_images(str(images["grey16"]), str(images["rgba"]), "ivif")
+    expected = fuse(images["grey16"], images["rgba"], task="ivif", model=model)
+    assert expected.dtype == np.uint16 and expected.shape == (96, 96, 3)   # 16 bits kept; colour from the visible
+    assert np.array_equal(read_png16_rgb(path), expected) and "16-bit PNG" in notice
+
+
+def test_size_mismatch_is_offered_resampling(model, images):
+    with pytest.raises(gr.Error, match="differ in size.*96x96.*80x64.*Resample"):
+        demo.fuse_images(str(images["near"]), str(images["small"]), "mfif", False)
+    (_, right), _, _, notice, _ = demo.fuse_images(str(images["near"]), str(images["small"]), "mfif", True)
+    assert right.shape == (96, 96, 3) and "resampled from 80x64 to 96x96" in notice
+
+
+def test_pixel_limit_downscales_with_a_notice(model, images, monkeypatch):
+    monkeypatch.setattr(demo, "MAX_PIXELS", 48 * 48)
+    (_, right), path, _, notice, _ = demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")
+    assert right.shape == (48, 48, 3) and read_image(path)[0].shape == (48, 48, 3)
+    assert "Downscaled from 96x96 to 48x48" in notice
+
+
+def test_bad_inputs_are_gr_errors(model, images, tmp_path):
+    with pytest.raises(gr.Error, match=r"First image \(near focus\): .*notes.png: not a readable image"):
+        demo.fuse_images(str(images["text"]), str(images["far"]), "mfif")
+    with pytest.raises(gr.Error, match="Upload the second image"):
+        demo.fuse_images(str(images["near"]), None, "mfif")
+    with pytest.raises(gr.Error, match="Unknown task"):
+        demo.fuse_images(str(images["near"]), str(images["far"]), "cubism")
+    tiny = tmp_path / "tiny.png"
+    write_image(np.zeros((4, 4), np.uint8), tiny)
+    with pytest.raises(gr.Error, match="at least 8x8"):
+        demo.fuse_images(str(tiny), str(tiny), "auto")
+    with pytest.raises(gr.Error, match="Upload the image"):
+        demo.enhance_image(None)
+
+
+def test_upload_paths_are_not_shown_to_users(images, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    upload = tmp_path / "gradio" / ("ab12" * 16) / "holiday.png"
+    upload.parent.mkdir(parents=True)
+    shutil.copy(images["text"], upload)
+    with pytest.raises(gr.Error) as e:
+        demo.fuse_images(str(upload), str(images["far"]), "mfif")
+    assert "holiday.png" in e.value.message and str(tmp_path) not in e.value.message
+
+
+def test_unexpected_failures_become_one_line_errors(monkeypatch, images):
+    def boom(*args):
+        raise RuntimeError("internal detail")
+    monkeypatch.setattr(demo, "_fuse_planes", boom)
+    with pytest.raises(gr.Error) as e:
+        demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")
+    assert e.value.message.startswith("Unexpected error (RuntimeError)") and "internal detail" not in e.value.message
+
+
+def test_weights_that_cannot_load_are_reported(monkeypatch, images):
+    monkeypatch.setenv("GIFNET_WEIGHTS", "acme/not-in-the-cache")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(gr.Error, match="Could not load the weights: acme/not-in-the-cache: .*offline"):
+        demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")
+
+
+def test_enhance_handler_matches_the_pipeline(model, images):
+    (before, after), path, table, notice = demo.enhance_image(str(images["near"]))
+    expected = enhance(images["near"], model=model)
+    assert np.array_equal(after, expected)
+    assert np.array_equal(before, np.round(read_image(images["near"])[0] * 255).astype(np.uint8))
+    assert np.array_equal(np.round(read_image(path)[0] * 255).astype(np.uint8), expected)
+    assert len(table[0]) == 4 and "Enhanced 96x96" in notice
+
+
+def test_remote_handler_matches_the_pipeline(model, images):
+    (before, after), path, notice = demo.fuse_remote([str(images["ms"])], str(images["pan"]), False, "3,2,1")
+    saved, bits = read_image(path, allow_bands=True)
+    expected = fuse_multispectral(images["ms"], images["pan"], model=model)
+    assert saved.shape == (96, 96, 3) and bits == 8 and Path(path).suffix == ".tif"
+    assert np.array_equal(np.round(saved * 255).astype(np.uint8), expected)
+    assert before.shape == after.shape == (96, 96, 3) and "bands 3,2,1" in notice
+    # one file per band gives the same result
+    ms = read_image(images["ms"], allow_bands=True)[0]
+    bands = [str(Path(path).parent / f"band{i}.png") for i in range(3)]
+    for i, band in enumerate(bands):
+        write_image(np.round(ms[..., i] * 255).astype(np.uint8), band)
+    _, path2, _ = demo.fuse_remote(bands, str(images["pan"]), False, "")
+    assert np.array_equal(read_image(path2, allow_bands=True)[0], saved)
+    with pytest.raises(gr.Error, match="between 1 and 3"):
+        demo.fuse_remote([str(images["ms"])], str(images["pan"]), False, "4,2,1")
+    with pytest.raises(gr.Error, match="Band 1 is 80x64 .* 96x96"):
+        demo.fuse_remote([str(images["small"])], str(images["pan"]), False, "")
+
+
+def test_presets_relabel_and_swap():
+    a, b, note, compare = demo.relabel("medical")
+    assert a["label"] == "First: PET / SPECT / CT" and b["label"] == "Second: MRI"
+    assert "colour from the first image" in note
+    assert compare["choices"][1] == ("second (MRI)", "second")
+    assert demo.swap("x", "y") == ("y", "x")
+
+
+def test_every_request_gets_its_own_private_folder(model, images):
+    p1 = Path(demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")[1])
+    p2 = Path(demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")[1])
+    assert p1.parent != p2.parent and p1.parent.parent == p2.parent.parent == demo.OUTPUT_ROOT
+    assert stat.S_IMODE(p1.parent.stat().st_mode) == 0o700
+
+
+def test_old_results_are_swept(monkeypatch):
+    old = demo.output_dir()
+    os.utime(old, (0, 0))
+    demo.output_dir()
+    assert not old.exists()
+
+
+def test_cli_has_the_demo_subcommand():
+    from gifnet.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--host", "0.0.0.0", "--port", "7999", "--share"])
+    assert (args.host, args.port, args.share) == ("0.0.0.0", 7999, True) and args.handler.__name__ == "_run_demo"
+
+
+# ------------------------------------------------------------------------------------------- served, gradio_client
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(weights):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo, "MAX_UPLOAD", "1mb")
+        app = demo.launch("127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
+        try:
+            yield app.local_url
+        finally:
+            app.close()
+
+
+def test_api_endpoints_are_named(server):
+    from gradio_client import Client
+
+    api = Client(server, verbose=False).view_api(print_info=False, return_format="dict")
+    assert {"/fuse", "/enhance", "/fuse_ms"} <= set(api["named_endpoints"])
+    assert not {"/swap", "/relabel", "/compare_with", "/load_sample"} & set(api["named_endpoints"])
+
+
+def test_client_fuse_enhance_and_errors(server, images, model):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    slider, download, table, notice = client.predict(handle_file(images["near"]), handle_file(images["far"]), "mfif",
+                                                     False, api_name="/fuse")
+    expected = fuse(images["near"], images["far"], task="mfif", model=model)
+    assert np.array_equal(np.round(read_image(download)[0] * 255).astype(np.uint8), expected)
+    assert len(slider) == 2 and "Fused 96x96" in notice and table["headers"] == ["metric", "value", "meaning"]
+
+    with pytest.raises(AppError, match="not a readable image"):
+        client.predict(handle_file(images["text"]), handle_file(images["far"]), "mfif", False, api_name="/fuse")
+    with pytest.raises(AppError, match="differ in size"):
+        client.predict(handle_file(images["near"]), handle_file(images["small"]), "mfif", False, api_name="/fuse")
+
+    _, enhanced, _, notice = client.predict(handle_file(images["near"]), api_name="/enhance")   # still serving
+    assert np.array_equal(np.round(read_image(enhanced)[0] * 255).astype(np.uint8),
+                          enhance(images["near"], model=model)) and "Enhanced" in notice
+
+    _, tif, notice = client.predict([handle_file(images["ms"])], handle_file(images["pan"]), False, "",
+                                    api_name="/fuse_ms")
+    assert read_image(tif, allow_bands=True)[0].shape == (96, 96, 3)
+
+
+def test_upload_size_limit_is_enforced_by_the_server(server, tmp_path):
+    import httpx
+
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(1_500_000))
+    files = {"files": ("big.png", big.read_bytes(), "image/png")}
+    r = httpx.post(server + "gradio_api/upload", files=files, timeout=60)
+    assert r.status_code == 413
+    assert httpx.get(server + "gradio_api/info", timeout=30).status_code == 200                # still serving
+
+
+# ------------------------------------------------------------------------------------------------ headless Chromium
+@pytest.mark.browser
+def test_browser_upload_fuse_and_download(server, images, model, tmp_path):
+    """Chromium: an error for a missing input, then choose Multi-focus (inputs relabelled), upload two images, press
+    Fuse, wait for the before/after result, download the PNG (identical to the library's output), screenshot."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
+    expect = sync_api.expect
+
+    shot = tmp_path / "demo_fuse.png"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server)
+            page.wait_for_selector("#fuse-a input[type=file]", state="attached", timeout=90_000)
+
+            page.click("#fuse-run")                                              # nothing uploaded yet
+            expect(page.locator("[data-testid=toast-text]").first).to_contain_text("Upload the first image",
+                                                                                    timeout=30_000)
+            page.locator("[data-testid=toast-close]").first.click()
+
+            page.locator("#fuse-task input").click()
+            page.get_by_role("option", name="Multi-focus").click()
+            expect(page.locator("#fuse-a [data-testid=block-label]")).to_have_text("First: near focus", timeout=15_000)
+            expect(page.locator("#fuse-b [data-testid=block-label]")).to_have_text("Second: far focus")
+
+            page.locator("#fuse-a input[type=file]").set_input_files(str(images["near"]))
+            page.locator("#fuse-b input[type=file]").set_input_files(str(images["far"]))
+            expect(page.locator("#fuse-a img")).to_be_visible(timeout=30_000)
+            expect(page.locator("#fuse-b img")).to_be_visible(timeout=30_000)
+            page.click("#fuse-run")
+            expect(page.locator("#fuse-result img")).to_have_count(2, timeout=120_000)  # source and fused
+            expect(page.locator("#fuse-notice")).to_contain_text("Fused 96x96 (Multi-focus)", timeout=30_000)
+            for img in page.locator("#fuse-result img").all():
+                assert img.evaluate("e => e.complete && e.naturalWidth") == 96      # decoded, full size
+            assert page.locator(".toast-title.error").count() == 0
+
+            with page.expect_download() as download:
+                page.click("#fuse-download")
+            saved = tmp_path / download.value.suggested_filename
+            download.value.save_as(saved)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert saved.suffix == ".png"
+    expected = fuse(images["near"], images["far"], task="mfif", model=model)
+    assert np.array_equal(np.round(read_image(saved)[0] * 255).astype(np.uint8), expected)
+    assert not errors, errors
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("GIFNET_SCREENSHOT_DIR"):
+        target = Path(os.environ["GIFNET_SCREENSHOT_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, target / shot.name)
+
+
+# ------------------------------------------------------------------------------------------ samples, Space files
+def test_load_sample_copies_the_authors_pair(shared, monkeypatch, tmp_path):
+    monkeypatch.setenv("GIFNET_SAMPLES", str(shared))
+    a, b = demo.load_sample("medical")
+    assert Path(a).parent == Path(b).parent and Path(a).parent.parent == demo.OUTPUT_ROOT   # servable temp copies
+    assert read_image(a)[0].ndim == 3 and read_image(b)[0].ndim == 2                          # PET, MRI
+    band, pan = demo.load_sample("remote")                                                     # one band + PAN
+    assert read_image(band)[0].shape == read_image(pan)[0].shape
+    ms, pan = demo.load_remote_sample()
+    assert read_image(ms[0], allow_bands=True)[0].shape[2] == 4 and read_image(pan)[0].ndim == 2
+    monkeypatch.delenv("GIFNET_SAMPLES")
+    monkeypatch.setenv("GIFNET_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("GIFNET_OFFLINE", "1")
+    with pytest.raises(gr.Error, match="offline mode is on"):
+        demo.load_sample("ivif")
+
+
+def test_space_folder(tmp_path):
+    """demo/README.md has the Space front matter; build_space.py makes a folder whose app.py runs on its own."""
+    import subprocess
+    import sys
+
+    from huggingface_hub import metadata_load
+
+    repo = Path(__file__).resolve().parents[1]
+    meta = metadata_load(repo / "demo" / "README.md")
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py" and meta["python_version"]
+    assert meta["sdk_version"].startswith("6.") and meta["models"] and meta["preload_from_hub"]
+    reqs = (repo / "demo" / "requirements.txt").read_text()
+    assert "torch" in reqs and "scikit-image" in reqs and "gradio" not in reqs.replace("Gradio itself", "")
+
+    out = tmp_path / "space"
+    subprocess.run([sys.executable, str(repo / "demo" / "build_space.py"), str(out), "--weights", "acme/gifnet@v2"],
+                   check=True, capture_output=True)
+    assert (out / "gifnet" / "demo.py").is_file() and not list(out.rglob("__pycache__"))
+    assert (out / "weights.txt").read_text().strip() == "acme/gifnet@v2"
+    built = metadata_load(out / "README.md")
+    assert built["models"] == ["acme/gifnet"]
+    assert built["preload_from_hub"] == ["acme/gifnet config.json,model.safetensors"]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GIFNET_WEIGHTS")}
+    r = subprocess.run([sys.executable, "app.py", "--help"], cwd=out, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "--share" in r.stdout, r.stderr[-2000:]
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, str(repo / "demo" / "build_space.py"), str(bare), "--no-hub-weights"], check=True,
+                   capture_output=True)
+    meta = metadata_load(bare / "README.md")
+    assert "models" not in meta and "preload_from_hub" not in meta and not (bare / "weights.txt").exists()
+
+
+def test_cli_demo_launches_with_its_options(monkeypatch):
+    from gifnet import cli
+
+    seen = {}
+    monkeypatch.setattr(demo, "launch", lambda host, port, share: seen.update(host=host, port=port, share=share))
+    monkeypatch.delenv("GIFNET_WEIGHTS", raising=False)
+    assert cli.main(["demo", "--port", "7861", "--weights", "acme/gifnet@v1"]) == 0
+    assert seen == {"host": "127.0.0.1", "port": 7861, "share": False}
+    assert os.environ["GIFNET_WEIGHTS"] == "acme/gifnet@v1"
+
+
+def test_zerogpu_decoration_only_when_spaces_is_installed(monkeypatch):
+    """With a `spaces` package importable, the network calls are wrapped by spaces.GPU (inert off ZeroGPU); on
+    ZeroGPU hardware (SPACES_ZERO_GPU set) the model goes to "cuda"; without `spaces` the functions are plain."""
+    import importlib.util
+    import sys
+    import types
+
+    def gpu(duration=60):
+        def wrap(fn):
+            fn.on_gpu = duration
+            return fn
+        return wrap
+
+    def import_copy(name: str):
+        spec = importlib.util.spec_from_file_location(f"gifnet._demo_{name}", demo.__file__)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    if not demo.ZEROGPU and "spaces" not in sys.modules:          # this process: no `spaces`, plain functions
+        assert not hasattr(demo._fuse_planes, "on_gpu") and demo.gpu(len) is len
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    cpu_space = import_copy("cpu_space")
+    assert cpu_space._fuse_planes.on_gpu == cpu_space._enhance_plane.on_gpu == cpu_space._fuse_band.on_gpu == 120
+    assert not cpu_space.ZEROGPU
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    zero = import_copy("zerogpu")
+    assert zero.ZEROGPU and zero.DEVICE == "cuda" and zero._fuse_planes.on_gpu == 120
+
+
+def test_importing_the_demo_writes_nothing_into_the_package():
+    """A gr.Image subclass would make Gradio write gifnet/demo.pyi at import (a read-only install would break)."""
+    assert not Path(demo.__file__).with_suffix(".pyi").exists()

@@ -1,0 +1,159 @@
+"""The trainer: a CPU smoke run whose loss falls, bit-identical resume, fine-tuning with frozen parts, the output
+folder, validation, callbacks and the CLI. Tiny crops (32x32, batch 2) and one thread keep it lean."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gifnet.cli import main
+from gifnet.errors import GifnetError
+from gifnet.hub import load_model
+from gifnet.trainer import TrainConfig, Trainer
+
+from test_data import write_pairs  # tests/ is on sys.path (pytest prepend import mode)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_pairs(tmp_path_factory.mktemp("pairs"), names=tuple("abcdef"), size=(48, 56))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def config(data, out, **kw) -> TrainConfig:
+    base = dict(data=str(data), out=str(out), steps=4, crop=32, batch=2, ckpt_every=1000, threads=1, seed=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_smoke_run_loss_falls(data, tmp_path):
+    seen = []
+    trainer = Trainer(config(data, tmp_path / "run", steps=8), callbacks=[lambda step, logs: seen.append((step, logs))])
+    out = trainer.fit()
+    assert [s for s, _ in seen] == list(range(1, 9))
+    first = sum(l["ivif"] + l["mfif"] for _, l in seen[:2])
+    last = sum(l["ivif"] + l["mfif"] for _, l in seen[-2:])
+    assert last < 0.8 * first, (first, last)
+    assert 0 < seen[0][1]["w_ir"] < 1 and seen[0][1]["lr"] == 1e-3
+    # the save_pretrained folder
+    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "README.md", "log.jsonl",
+                                               "checkpoints"}
+    model = load_model(out)                              # the folder loads through the project's one loader
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, trainer.model.state_dict()[k])
+    card = (out / "README.md").read_text()
+    assert "steps: 8" in card and "trained from scratch" in card
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [8]
+
+
+def test_resume_is_bit_identical(data, tmp_path):
+    straight = Trainer(config(data, tmp_path / "a", steps=4))
+    straight.fit()
+    first = Trainer(config(data, tmp_path / "b", steps=2))
+    first.fit()                                   # stops at 2 with a checkpoint
+    resumed = Trainer.resume(tmp_path / "b", steps=4, crop=64)   # crop is a run setting: ignored
+    assert resumed.step == 2 and resumed.cfg.crop == 32
+    resumed.fit()
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    sa, sb = straight.opt.state_dict()["state"], resumed.opt.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+    # control: the checkpoint really matters (a fresh 2-step run does not land on the same weights)
+    assert not all(torch.equal(a[k], first.model.state_dict()[k]) for k in a)
+
+
+def test_time_limit_stops_with_weights_and_resumes(data, tmp_path):
+    t = Trainer(config(data, tmp_path / "run", steps=50, time_limit=0.0))   # stops after the first step
+    t.fit()
+    assert t.step == 1 and (tmp_path / "run" / "model.safetensors").is_file()
+    assert "1 of 50 planned (stopped by the time limit)" in (tmp_path / "run" / "README.md").read_text()
+    again = Trainer.resume(tmp_path / "run", steps=2, time_limit=None)
+    again.fit()
+    assert again.step == 2
+
+
+def test_checkpoints_are_rotated_and_safe_to_load(data, tmp_path):
+    t = Trainer(config(data, tmp_path / "run", steps=3, ckpt_every=1, keep_ckpts=2))
+    t.fit()
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step_0000002.pt", "step_0000003.pt"]
+    state = torch.load(tmp_path / "run" / "checkpoints" / ckpts[-1], weights_only=True)
+    assert state["step"] == 3 and state["data_position"] == 6
+    with pytest.raises(GifnetError, match="already holds a training run"):
+        Trainer(config(data, tmp_path / "run")).fit()
+    with pytest.raises(GifnetError, match="no checkpoints"):
+        Trainer.resume(tmp_path / "elsewhere")
+    (tmp_path / "run" / "checkpoints" / ckpts[-1]).write_bytes(b"garbage")
+    with pytest.raises(GifnetError, match="not a readable gifnet training checkpoint"):
+        Trainer.resume(tmp_path / "run", steps=5)
+
+
+def test_fine_tuning_with_frozen_parts(data, tmp_path):
+    base = Trainer(config(data, tmp_path / "base", steps=1))
+    base.fit()
+    tuned = Trainer(config(data, tmp_path / "tuned", steps=2, init=str(tmp_path / "base"), lr=5e-4,
+                           freeze=("encoder.", "transformer.blocks.0.")))
+    start = {k: v.clone() for k, v in tuned.model.state_dict().items()}
+    assert all(torch.equal(start[k], v) for k, v in base.model.state_dict().items())   # started from the weights
+    tuned.fit()
+    end = tuned.model.state_dict()
+    for k in start:
+        frozen = k.startswith(("encoder.", "transformer.blocks.0."))
+        if frozen:
+            assert torch.equal(start[k], end[k]), k
+    assert not torch.equal(start["decoder.squeeze.weight"], end["decoder.squeeze.weight"])
+    assert "fine-tuned from" in (tmp_path / "tuned" / "README.md").read_text()
+    with pytest.raises(GifnetError, match="matches no parameter"):
+        Trainer(config(data, tmp_path / "x", freeze=("encoders.",)))
+
+
+def test_init_from_the_authors_checkpoint(data, tmp_path, shared):
+    t = Trainer(config(data, tmp_path / "x", init=str(shared / "checkpoints/official/Final.model")))
+    assert t.model.transformer.gate_mfif.item() == pytest.approx(0.0883, abs=1e-4)
+
+
+def test_validation_and_schedule(data, tmp_path):
+    t = Trainer(config(data, tmp_path / "run", steps=2, val_data=str(data), val_every=1, val_images=2, val_crop=40,
+                       schedule="cosine", warmup=1, lr=1e-3, lr_min=1e-5))
+    seen = []
+    t.callbacks.append(lambda step, logs: seen.append(logs))
+    t.fit()
+    val = seen[-1]
+    for task in ("ivif", "mfif"):
+        for m in ("en", "sd", "sf", "ag", "mi", "qabf", "vif", "ssim"):
+            assert np.isfinite(val[f"val/{task}_{m}"])
+    assert 0 <= val["val/ivif_en"] <= 8 and -1 <= val["val/mfif_ssim_gt"] <= 1 and val["val/mfif_psnr_gt"] > 0
+    assert "val/mfif_psnr_gt" in (tmp_path / "run" / "README.md").read_text()
+    assert t.lr_at(0) == pytest.approx(1e-3) and t.lr_at(1) == pytest.approx(1e-3)   # end of warm-up, start of cosine
+    t.cfg.steps = 101
+    assert t.lr_at(51) == pytest.approx((1e-3 + 1e-5) / 2) and t.lr_at(101) == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("bad,match", [(dict(crop=8), "crop must be at least 16"), (dict(steps=0), "steps"),
+                                       (dict(device="cuda:0") if not torch.cuda.is_available() else dict(lr=-1),
+                                        "CUDA|lr must be positive"),
+                                       (dict(precision="fp16") if not torch.cuda.is_available() else dict(lr=0),
+                                        "fp16|lr must be positive"),
+                                       (dict(crop=64), "smaller than the 64x64 crop")])
+def test_bad_settings(data, tmp_path, bad, match):
+    with pytest.raises(GifnetError, match=match):
+        Trainer(config(data, tmp_path / "run", **bad))
+
+
+def test_cli(data, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["train", "--data", str(data), "--out", str(out), "--steps", "1", "--crop", "32", "--batch", "2",
+                 "--threads", "1"]) == 0
+    assert (out / "model.safetensors").is_file()
+    assert main(["train", "--data", str(data), "--out", str(out), "--steps", "2", "--resume", "--threads", "1"]) == 0
+    assert "steps: 2" in (out / "README.md").read_text()
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "gifnet: error:" in err and "training folder not found" in err
