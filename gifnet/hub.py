@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 OFFICIAL_URL = "https://github.com/AWCXV/GIFNet/raw/main/model/Final.model"
 OFFICIAL_SHA256 = "bfc1dfef0d5b386b0c04f172daf8f6af52ba395f26dc3dd5757425fd32eb1038"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The weights used when nothing is asked for. Until this project's own weights land in weights/, the authors'.
-DEFAULT_WEIGHTS = "official"
+# The weights used when nothing is asked for: this project's own, bundled in weights/ (a clone or editable install);
+# where they are absent (e.g. a wheel without them), the authors' checkpoint.
+BUNDLED_WEIGHTS = REPO_ROOT / "weights" / "gifnet-roadscene-cpu"
+DEFAULT_WEIGHTS: Union[str, Path] = BUNDLED_WEIGHTS if (BUNDLED_WEIGHTS / "model.safetensors").is_file() else "official"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 PathLike = Union[str, os.PathLike]
 

@@ -354,3 +354,9 @@ def test_default_is_the_official_checkpoint(clean_env, shared, monkeypatch):
     # the authors' checkpoint round-trips through our one format
     hub.save_weights(hub.load_model(ckpt), clean_env / "converted")
     assert same_weights(hub.load_model(clean_env / "converted"), hub.load_model(ckpt))
+
+
+def test_a_clone_uses_the_bundled_weights_by_default(monkeypatch):
+    monkeypatch.delenv("GIFNET_WEIGHTS", raising=False)
+    assert (hub.BUNDLED_WEIGHTS / "model.safetensors").is_file() and hub.DEFAULT_WEIGHTS == hub.BUNDLED_WEIGHTS
+    assert same_weights(gifnet.load_model(), gifnet.load_model(hub.BUNDLED_WEIGHTS))
