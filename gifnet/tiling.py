@@ -157,7 +157,7 @@ def concat(parts: list[torch.Tensor], dim: int = -1) -> torch.Tensor:
 def conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, groups: int = 1) -> torch.Tensor:
     """'valid' convolution of an (h, w, C) tensor -> (h - k + 1, w - k + 1, C'). With the weight in channels-last
     memory too (see `channels_last`), oneDNN runs its channels-last kernel without reordering anything."""
-    x = x.contiguous().permute(2, 0, 1)[None]                        # (1, C, h, w) in channels-last memory
+    x = x.contiguous()[None].permute(0, 3, 1, 2)       # (1, C, h, w) in channels-last memory, strides proper for N=1
     return F.conv2d(x, weight, bias, groups=groups)[0].permute(1, 2, 0)
 
 
@@ -167,32 +167,31 @@ def as_weight(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return w.contiguous(memory_format=torch.channels_last) if w.ndim == 4 else w.contiguous()
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
-           residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Per-pixel x @ weight (+ bias) (+ residual) for (h, w, C) x and (C, C') weight: a 1x1 convolution."""
+CHUNK = 2048      # pixels per block of the per-pixel products: a block's operands stay in the core's 2 MB L2 cache
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Per-pixel x @ weight + bias (a 1x1 convolution) for (h, w, C) x (a crop view is fine) and (C, C') weight ->
+    contiguous (h, w, C'). Computed in blocks of rows (about CHUNK pixels): each block's copy of x and its product
+    stay in cache instead of streaming whole tiles through memory twice."""
     h, w, c = x.shape
-    x2 = x.reshape(h * w, c)                       # a view for contiguous x and for channel slices of it
-    out = (torch.addmm(bias, x2, weight) if bias is not None else x2 @ weight).view(h, w, -1)
-    if residual is not None:
-        out += residual
+    out = x.new_empty(h, w, weight.shape[1])
+    rows = max(1, CHUNK // w)
+    for r in range(0, h, rows):
+        torch.addmm(bias, x[r:r + rows].reshape(-1, c), weight, out=out[r:r + rows].view(-1, weight.shape[1]))
     return out
 
 
-DEPTHWISE_GROUPS = {torch.float32: 14, torch.bfloat16: 7}     # the fastest measured; see `grouped_depthwise`
-
-
-def grouped_depthwise(weight: torch.Tensor, groups: int) -> torch.Tensor:
-    """A depthwise kernel (C, 1, k, k) rewritten as a grouped one (C, C/groups, k, k) whose cross-channel taps are
-    zero: the same convolution. PyTorch runs depthwise convolutions only on planes (it converts channels-last inputs
-    and outputs, two transposes), but a grouped convolution stays channels-last; with 7 channels per group oneDNN's
-    kernel is as fast as the depthwise one (bf16: faster) and the transposes disappear. Groups of 7 or 14 channels
-    measured fastest (DEPTHWISE_GROUPS)."""
-    c, _, kh, kw = weight.shape
-    per = c // groups
-    out = weight.new_zeros(c, per, kh, kw)
-    for i in range(per):
-        out[i::per, i] = weight[i::per, 0]
-    return out
+def mlp_(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
+         chunk: int = CHUNK) -> torch.Tensor:
+    """x += relu(x @ w1 + b1) @ w2 + b2 for a contiguous (h, w, C) x, in place, `chunk` pixels at a time: the hidden
+    activations of a chunk stay in the core's cache and the residual sum costs no extra pass (GEMM accumulates)."""
+    x2 = x.view(-1, x.shape[-1])
+    for start in range(0, x2.shape[0], chunk):
+        part = x2[start:start + chunk]
+        hidden = torch.addmm(b1, part, w1).relu_()
+        part.add_(b2).addmm_(hidden, w2)
+    return x
 
 
 def to_windows(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -257,7 +256,7 @@ class BranchWeights:
         pw, pb = d64(self.proj[0]), d64(self.proj[1])
         cast = lambda t: as_weight(t, dtype)   # noqa: E731
         return Folded(cast(a[:, None] * w_in), cast(c @ w_in + b_in),
-                      (cast(grouped_depthwise(d64(self.dwconv[0]), DEPTHWISE_GROUPS[dtype])), cast(d64(self.dwconv[1]))),
+                      (cast(d64(self.dwconv[0])), cast(d64(self.dwconv[1]))),
                       (cast(pw * rescale), cast(pb * rescale + rebias)),
                       tuple(cast(d64(t)) for t in self.mlp))
 
@@ -376,17 +375,17 @@ class Runner:
         order (windows of wbox, T, [q] k v) so that another branch can borrow the query."""
         d, fr4, win = self.d, self.frame4, self.net.window
         proj = Patch(linear(x, br.w_in, br.b_in), need, fr4)                   # [q] k v, RLN folded in
-        y = conv(proj.take(box.grow(2))[..., -d:], *br.dwconv, groups=DEPTHWISE_GROUPS[x.dtype])   # depthwise 5x5 on v
+        y = conv(proj.take(box.grow(2))[..., -d:], *br.dwconv, groups=d)     # depthwise 5x5 on v
         qkv = to_windows(proj.take(wbox), win)
         del proj                                                                # (peak memory)
         q = (qkv if query is None else query)[..., :d]
         att = window_attention(q, qkv[..., -2 * d:-d], qkv[..., -d:], bias, self.net.heads)
         y += Patch(from_windows(att, wbox.shape[0], win), wbox, fr4).take(box)
         del att
-        out = linear(y, *br.proj, residual=Patch(x, need, fr4).take(box))     # x + proj(y) * rescale + rebias
+        out = torch.add(Patch(x, need, fr4).take(box), br.proj[1])             # x + proj(y) * rescale + rebias:
+        out.view(-1, d).addmm_(y.view(-1, d), br.proj[0])                       # accumulated in place
         del y
-        hidden = linear(out, br.mlp[0], br.mlp[1]).relu_()
-        return linear(hidden, br.mlp[2], br.mlp[3], residual=out), qkv
+        return mlp_(out, *br.mlp), qkv
 
     def block0(self, embedded: Provider, box: Box) -> Patch:
         """Block 0 (unshifted windows) in MFIF-main mode on `box` of the transformer frame: both branches, the IVIF one
@@ -417,7 +416,8 @@ class Runner:
         bz = boxes[-1]                                  # z = relu(F @ W_F + (W_T o unembed)(x)) is needed here
         x = self.block1(block0, bz.grow(1).mirrored(self.frame4))
         t = conv(x.take(bz.grow(1)), *net.unembed)
-        z = Patch(linear(self.encode(bz).t, net.squeeze_f, residual=t).relu_(), bz, fr)
+        t.view(-1, self.d).addmm_(self.encode(bz).t.view(-1, self.d), net.squeeze_f)    # + F @ W_F, in place
+        z = Patch(t.relu_(), bz, fr)
         for i, (w, b) in enumerate(net.decoder):
             out_box = boxes[-2 - i]
             y = conv(z.take(out_box.grow(1)), w, b)

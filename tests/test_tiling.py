@@ -82,10 +82,11 @@ def test_plans_respect_the_budget():
     roomy = make_plan(1080, 1920, budget=None)
     assert roomy.keep == ("embed", "block0") and roomy.tile < 1920
     tight = make_plan(1080, 1920, budget=roomy.bytes - 1)
-    assert tight.bytes <= roomy.bytes - 1 and tight.keep != roomy.keep
+    assert tight.bytes <= roomy.bytes - 1 and (tight.keep, tight.workers) != (roomy.keep, roomy.workers)
     leanest = make_plan(1080, 1920, budget=1)                   # nothing fits: the leanest plan, the caller refuses
-    assert leanest.keep == () and leanest.bytes == min(
+    assert leanest.keep == () and leanest.workers == 1 and leanest.bytes == min(
         estimate(1080, 1920, "fp32", s, ()) for s in (32, 64, 128))
+    assert make_plan(1080, 1920, threads=1).workers == 1
     assert make_plan(1080, 1920, "bf16").bytes < make_plan(1080, 1920, "fp32").bytes
     for bad in (0, 7, "big", -16):
         with pytest.raises(GifnetError, match="tile"):
