@@ -145,7 +145,7 @@ def main() -> None:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     from gifnet.pipeline import available_memory
-    from gifnet.tiling import DEFAULT_TILE, estimate
+    from gifnet.tiling import estimate
 
     sizes = SIZES[:2] if args.quick else SIZES + ([HUGE] if args.huge else [])
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
@@ -157,7 +157,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for h, w in sizes:
         for precision in ("fp32", "bf16"):
-            for mode, tile in (("full frame", "full"), ("tiled", DEFAULT_TILE)):
+            for mode, tile in (("full frame", "full"), ("tiled", "auto")):
                 need = estimate(h, w, precision, max(h, w) + 8, ())
                 row = {"h": h, "w": w, "precision": precision, "mode": mode}
                 if mode == "full frame" and need > 0.5 * (available_memory() or 0):

@@ -550,13 +550,26 @@ def progress(total: int, frame: tuple[int, int]):
 DEFAULT_TILE = 128       # tile side used by "auto" (the fastest measured on a 2-core Xeon; see BENCHMARKS.md)
 MIN_TILE = 32
 KEEP_OPTIONS = (("embed", "block0"), ("block0",), ())       # most memory (fastest) first
-# Peak working memory of one tile, in bytes per pixel of the tile grown by its halo (measured; see BENCHMARKS.md).
-TILE_BYTES_PER_PIXEL = {"fp32": 9_000, "bf16": 7_000}
+# Peak working memory of one tile, in bytes per pixel of the tile grown by its halo (measured, with a margin; see
+# BENCHMARKS.md).
+TILE_BYTES_PER_PIXEL = {"fp32": 7_500, "bf16": 6_500}
 HALO = {2: 8, 1: 16, 0: 32}      # reach of the recomputed layers around a tile, by number of kept passes (rounded up)
+# Work per output pixel relative to keeping both passes, from the layers' FLOPs: not keeping the embeddings recomputes
+# the encoder and embeddings once more (+30 %); keeping nothing also recomputes block 0 and its embeddings (+86 %).
+RECOMPUTE = {2: 1.0, 1: 1.30, 0: 1.86}
+ONE_WORKER = 1.3                 # cost of one tile at a time on all threads vs one tile per thread (barriers per op)
 
 
 def frame4(h: int, w: int) -> tuple[int, int]:
     return h + (-h) % 4, w + (-w) % 4
+
+
+def _tile_area(h: int, w: int, tile: int, keep: tuple[str, ...]) -> tuple[int, int]:
+    """(pixels of one tile, pixels of that tile grown by its halo)."""
+    h4, w4 = frame4(h, w)
+    th, tw = min(tile, h4), min(tile, w4)
+    halo = 0 if tile >= max(h4, w4) else HALO[len(keep)]
+    return th * tw, (th + 2 * halo) * (tw + 2 * halo)
 
 
 def estimate(h: int, w: int, precision: str, tile: int, keep: tuple[str, ...], workers: int = 1) -> int:
@@ -565,27 +578,34 @@ def estimate(h: int, w: int, precision: str, tile: int, keep: tuple[str, ...], w
     esize = torch.finfo(check_precision(precision)).bits // 8
     h4, w4 = frame4(h, w)
     one = tile >= max(h4, w4)
-    halo = 0 if one else HALO[len(keep)]
-    work = TILE_BYTES_PER_PIXEL[precision] * (min(tile, h4) + 2 * halo) * (min(tile, w4) + 2 * halo)
+    work = TILE_BYTES_PER_PIXEL[precision] * _tile_area(h, w, tile, keep)[1]
     work *= 1 if one else min(workers, len(grid((h4, w4), tile)))
     kept = 0 if one else h4 * w4 * esize * ((2 if "embed" in keep else 0) + (1 if "block0" in keep else 0)) * 98
     return work + kept + h * w * (2 * esize + 12)
 
 
+def cost(h: int, w: int, plan: Plan, threads: int) -> float:
+    """Relative time per pixel of a plan: recomputation x halo overhead, x ONE_WORKER when the tiles do not run in
+    parallel. A model of the measurements in BENCHMARKS.md, used only to rank plans."""
+    h4, w4 = frame4(h, w)
+    if plan.tile >= max(h4, w4):
+        return 1.0 if max(h4, w4) <= DEFAULT_TILE * 3 // 2 else 2.0      # one tile: fine if small, cache-bound if not
+    inner, grown = _tile_area(h, w, plan.tile, plan.keep)
+    return RECOMPUTE[len(plan.keep)] * grown / inner * (ONE_WORKER if plan.workers < min(threads, 2) else 1.0)
+
+
 def make_plan(h: int, w: int, precision: str = "fp32", tile: Tile = None, budget: Optional[int] = None,
               threads: Optional[int] = None) -> Plan:
-    """Choose tiles and what to keep for an h x w image so that the estimated memory stays within `budget` bytes
-    (None: unlimited). tile: None/"auto" (DEFAULT_TILE, one tile for small images, smaller tiles if the budget is
-    tight), "full" (one tile: the whole image at once) or a side in pixels (rounded up to a multiple of 8).
-    Keeps as much as the budget allows, runs `threads` (default: torch's) tiles at once if it allows; returns the
-    leanest plan when nothing fits (the caller decides to refuse)."""
+    """Choose tiles and what to keep for an h x w image: the cheapest plan (`cost`) whose estimated memory stays
+    within `budget` bytes (None: unlimited). tile: None/"auto" (one tile for small images, else tiles of
+    DEFAULT_TILE, twice that when nothing can be kept, smaller ones when the budget is tight), "full" (one tile: the
+    whole image at once) or a side in pixels (rounded up to a multiple of 8). Runs `threads` (default: torch's) tiles
+    at once where that pays. Returns the leanest plan when nothing fits (the caller decides to refuse)."""
     check_precision(precision)
     threads = threads or torch.get_num_threads()
     full = max(frame4(h, w))
     if tile in (None, "auto"):
-        sides = [full] if full <= DEFAULT_TILE * 3 // 2 else [DEFAULT_TILE]
-        while sides[-1] > MIN_TILE:
-            sides.append(max(MIN_TILE, sides[-1] // 2))
+        sides = [full] if full <= DEFAULT_TILE * 3 // 2 else [2 * DEFAULT_TILE, DEFAULT_TILE, DEFAULT_TILE // 2, MIN_TILE]
     elif tile == "full":
         sides = [full]
     else:
@@ -597,6 +617,9 @@ def make_plan(h: int, w: int, precision: str = "fp32", tile: Tile = None, budget
             raise GifnetError(f"tile must be 'auto', 'full' or a side of at least 8 pixels, got {tile!r}")
         sides = [min(-(-side // 8) * 8, -(-full // 8) * 8)]
     plans = [Plan(s, k, estimate(h, w, precision, s, k, n), n) for s in sides for k in KEEP_OPTIONS
-             for n in sorted({threads, 1}, reverse=True)]
+             for n in sorted({threads, 1}, reverse=True)
+             if not (tile in (None, "auto") and s > DEFAULT_TILE and k)]     # big tiles only pay when nothing is kept
     fitting = [p for p in plans if budget is None or p.bytes <= budget]
-    return fitting[0] if fitting else min(plans, key=lambda p: p.bytes)
+    if not fitting:
+        return min(plans, key=lambda p: p.bytes)
+    return min(fitting, key=lambda p: (cost(h, w, p, threads), p.bytes))

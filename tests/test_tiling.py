@@ -16,7 +16,7 @@ from PIL import Image
 from gifnet.errors import GifnetError
 from gifnet.hub import load_model
 from gifnet.model import GIFNet
-from gifnet.tiling import DEFAULT_TILE, Box, Patch, Plan, estimate, grid, infer, make_plan, mirror
+from gifnet.tiling import DEFAULT_TILE, Box, Patch, Plan, cost, estimate, grid, infer, make_plan, mirror
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY_CASES = ["ivif_llvip_crop", "medical_pet_mri", "meif_over_under", "mfif_near_far", "nirvis", "remote_ms1_pan"]
@@ -82,7 +82,10 @@ def test_plans_respect_the_budget():
     roomy = make_plan(1080, 1920, budget=None)
     assert roomy.keep == ("embed", "block0") and roomy.tile < 1920
     tight = make_plan(1080, 1920, budget=roomy.bytes - 1)
-    assert tight.bytes <= roomy.bytes - 1 and (tight.keep, tight.workers) != (roomy.keep, roomy.workers)
+    assert tight.bytes <= roomy.bytes - 1 and tight != roomy
+    assert cost(1080, 1920, tight, 2) >= cost(1080, 1920, roomy, 2)       # the budget forced a slower plan
+    huge = make_plan(2160, 3840, budget=1 << 30, threads=2)               # 4K in 1 GB: nothing fits to be kept
+    assert huge.keep == () and huge.bytes <= 1 << 30
     leanest = make_plan(1080, 1920, budget=1)                   # nothing fits: the leanest plan, the caller refuses
     assert leanest.keep == () and leanest.workers == 1 and leanest.bytes == min(
         estimate(1080, 1920, "fp32", s, ()) for s in (32, 64, 128))
