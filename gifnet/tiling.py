@@ -21,12 +21,16 @@ Why tiling GIFNet exactly takes care
     otherwise it recomputes it on its tile plus halo (more time, memory bounded by the tile).
 
 Speed (see BENCHMARKS.md): activations are (h, w, C) channels-last tensors, so 1x1 convolutions are plain matrix
-products and 3x3 ones use oneDNN's channels-last kernels; only the inference path is computed (block 1's IVIF half and
+products and 3x3 and depthwise ones use oneDNN's channels-last kernels (the (1, C, h, w) view must have proper
+channels-last strides, or PyTorch takes a slow path); the 1x1 products run on blocks of rows that stay in cache and
+accumulate residuals in place (GEMM with beta = 1); only the inference path is computed (block 1's IVIF half and
 block 0's IVIF query are never used); the RLN's normalisation and rescale/rebias are folded into the neighbouring 1x1
 weights once the statistics are known; the decoder's concat + 1x1 squeeze and its 1x1 expand are folded into the
 adjacent 3x3 convolutions; attention uses `scaled_dot_product_attention` with the bias broadcast per window (which
 selects PyTorch's fused CPU kernel). precision="bf16" runs the same graph with bfloat16 weights and activations
-(AMX matrix units where present); statistics and the output stay float32.
+(AMX matrix units where present); statistics and the output stay float32. Tiles run on worker threads, one tile per
+thread with single-threaded operators (`map_tiles`); `make_plan` picks tile size, what to keep and the number of
+workers from a memory budget and a cost model.
 """
 from __future__ import annotations
 
