@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   gifnet fuse ir/ vis/ -o fused/ --task ivif                   two folders, files paired by name
   gifnet enhance dark.jpg -o enhanced.png                      single-image enhancement
   gifnet fuse-ms ms.tif pan.tif -o sharpened.tif               every band of a multispectral image + PAN
+  gifnet fuse ir.tif vis.tif -o f.tif --precision bf16         ~2x faster on CPUs with AMX/AVX512-BF16 (any size)
   gifnet demo                                                  the web demo on http://127.0.0.1:7860
 weights: --weights takes a .model/.safetensors file, a save_pretrained folder, 'official' or a Hub id org/name@rev;
 the default is $GIFNET_WEIGHTS if set, else the bundled weights."""
@@ -28,6 +29,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output file (or folder when the inputs are folders)")
     p.add_argument("--weights", default=None, help="weights source (default: $GIFNET_WEIGHTS or the bundled weights)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="fp32 (default, matches the reference) or bf16 (faster on CPUs with AMX/AVX512-BF16)")
+    p.add_argument("--tile", default="auto", type=_tile, metavar="auto|full|N",
+                   help="tile side in pixels; auto (default) picks it from the available memory, full runs the whole "
+                        "image at once. Any tiling gives the same result as full (exact halos and statistics)")
+
+
+def _tile(text: str):
+    if text in ("auto", "full"):
+        return text
+    if text.isdigit() and int(text) >= 8:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected auto, full or a side of at least 8 pixels, got {text!r}")
+
+
+def _net_options(args) -> dict:
+    return {"precision": args.precision, "tile": args.tile}
 
 
 # ------------------------------------------------------------------------------------------------------------ fuse
@@ -52,10 +70,12 @@ def _run_fuse(args) -> int:
     if a.is_dir() or b.is_dir():
         if not (a.is_dir() and b.is_dir()):
             raise GifnetError(f"{a if not a.is_dir() else b}: mix of a folder and a file; give two folders or two files")
-        return _run_folders(a, b, out, args, lambda x, y, m: fuse(x, y, task=args.task, model=m, resize=args.resize))
+        return _run_folders(a, b, out, args, lambda x, y, m: fuse(x, y, task=args.task, model=m, resize=args.resize,
+                                                                      **_net_options(args)))
     _refuse_existing(out, args.overwrite)
     model = _load(args.weights)
-    write_image(fuse(a, b, task=args.task, model=model, resize=args.resize), out, overwrite=args.overwrite)
+    write_image(fuse(a, b, task=args.task, model=model, resize=args.resize, **_net_options(args)), out,
+                overwrite=args.overwrite)
     log.info("wrote %s", out)
     return 0
 
@@ -134,9 +154,9 @@ def _run_enhance(args) -> int:
 
     src, out = Path(args.image), Path(args.output)
     if src.is_dir():
-        return _run_folders(src, src, out, args, lambda x, _, m: enhance(x, model=m))
+        return _run_folders(src, src, out, args, lambda x, _, m: enhance(x, model=m, **_net_options(args)))
     _refuse_existing(out, args.overwrite)
-    write_image(enhance(src, model=_load(args.weights)), out, overwrite=args.overwrite)
+    write_image(enhance(src, model=_load(args.weights), **_net_options(args)), out, overwrite=args.overwrite)
     log.info("wrote %s", out)
     return 0
 
@@ -162,7 +182,8 @@ def _run_fuse_ms(args) -> int:
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise GifnetError(f"{out}: multi-band results are written as TIFF; use a .tif output name")
     _refuse_existing(out, args.overwrite)
-    result = fuse_multispectral(ms if len(ms) > 1 else ms[0], pan, model=_load(args.weights), resize=args.resize)
+    result = fuse_multispectral(ms if len(ms) > 1 else ms[0], pan, model=_load(args.weights), resize=args.resize,
+                                **_net_options(args))
     write_image(result, out, overwrite=args.overwrite)
     log.info("wrote %s (%d bands)", out, result.shape[2])
     return 0

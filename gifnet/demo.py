@@ -174,8 +174,8 @@ def size_of(pixels: np.ndarray) -> str:
 
 def pixel_limit(images: Sequence[np.ndarray], notices: list[str]) -> list[np.ndarray]:
     """The single switch for large images: above MAX_PIXELS every image is downscaled by one factor, with a visible
-    notice. Memory is not the reason (the pipeline checks that, and tiling, when the pipeline has it, lifts it);
-    time on shared demo hardware is. Set GIFNET_DEMO_MAX_PIXELS to change the limit."""
+    notice. Memory is not the reason (the pipeline fuses any size tile by tile in bounded memory); time on shared demo
+    hardware is. Set GIFNET_DEMO_MAX_PIXELS to change the limit."""
     h, w = images[0].shape[:2]
     if h * w <= MAX_PIXELS:
         return list(images)

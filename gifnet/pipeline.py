@@ -22,6 +22,7 @@ from .hub import load_model
 from .image import (ImageLike, describe, fuse_chroma, luma, read_image, resize as resize_image, rgb_to_ycbcr,
                     to_dtype, ycbcr_to_rgb)
 from .model import GIFNet
+from .tiling import Plan, Tile, check_precision, infer, make_plan
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("auto", "Any pair", "first source", "second source", "auto"),
 )}
 
-# Peak working memory of a full-frame float32 forward pass, bytes per pixel (measured; see BENCHMARKS.md).
-BYTES_PER_PIXEL = 7_500
+# Working memory the pipeline plans for: at most half of what is available, and at most this much, so that a fusion
+# stays small on a shared machine (raise it for speed on very large images: more passes are kept instead of recomputed).
+MAX_WORKING_MEMORY = 1 << 30
 
 
 def get_task(task: str) -> Task:
@@ -72,25 +74,37 @@ def available_memory() -> Optional[int]:
     return None
 
 
-def check_memory(h: int, w: int) -> None:
-    need, avail = h * w * BYTES_PER_PIXEL, available_memory()
-    if avail is not None and need > 0.9 * avail:
-        raise GifnetError(f"a {w}x{h} image needs about {need / 2**30:.1f} GB to fuse in one piece but only "
-                          f"{avail / 2**30:.1f} GB is available; downscale it or split it into tiles")
+def memory_budget() -> Optional[int]:
+    """Bytes the network may use for one image: min(half the available memory, MAX_WORKING_MEMORY)."""
+    avail = available_memory()
+    return MAX_WORKING_MEMORY if avail is None else min(avail // 2, MAX_WORKING_MEMORY)
 
 
-@torch.no_grad()
-def run_network(model: GIFNet, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Two (H, W) float planes in [0, 1] -> the fused (H, W) float32 plane."""
+def check_memory(h: int, w: int, precision: str = "fp32", tile: Tile = None) -> Plan:
+    """The tiling plan for an h x w image within `memory_budget()`; a GifnetError if even the leanest plan (smallest
+    tiles, nothing kept) would not fit in the available memory."""
+    plan = make_plan(h, w, precision, tile, memory_budget())
+    avail = available_memory()
+    if avail is not None and plan.bytes > 0.9 * avail:
+        raise GifnetError(f"a {w}x{h} image needs about {plan.bytes / 2**30:.2f} GB to fuse (tiles of {plan.tile} px) "
+                          f"but only {avail / 2**30:.2f} GB is available; free some memory, pass a smaller tile "
+                          "(--tile) or downscale the image")
+    return plan
+
+
+def run_network(model: GIFNet, a: np.ndarray, b: np.ndarray, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
+    """Two (H, W) float planes in [0, 1] -> the fused (H, W) float32 plane, computed tile by tile within the memory
+    budget (see `gifnet.tiling`). precision: "fp32" (matches the reference model) or "bf16" (faster on CPUs with AMX
+    or AVX512-BF16, slightly less exact); tile: None/"auto", "full" (the whole image at once) or a side in pixels."""
     h, w = a.shape
     if min(h, w) < model.config.min_size:
         n = model.config.min_size
         raise GifnetError(f"image is {w}x{h} pixels; GIFNet needs at least {n}x{n}; upscale it first")
-    check_memory(h, w)
-    device = next(model.parameters()).device
-    ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(device)
-    tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))[None, None].to(device)
-    return model(ta, tb)[0, 0].float().cpu().numpy()
+    check_precision(precision)
+    plan = check_memory(h, w, precision, tile)
+    log.debug("%dx%d %s: tiles of %d px, keeping %s, ~%.2f GB", w, h, precision, plan.tile, plan.keep or "nothing",
+              plan.bytes / 2**30)
+    return infer(model, a, b, precision=precision, plan=plan)
 
 
 def _read_pair(a: ImageLike, b: ImageLike, resize: bool):
@@ -127,21 +141,26 @@ def compose(y: np.ndarray, colour_sources: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def fuse(a: ImageLike, b: ImageLike, task: str = "auto", model: Optional[Union[GIFNet, str]] = None,
-         resize: bool = False) -> np.ndarray:
+         resize: bool = False, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
     """Fuse two registered images of one scene. `a`, `b` go in the task's slots (see TASKS: e.g. ivif = infrared,
     visible; medical = PET/SPECT, MRI). `model` is a GIFNet or any source `load_model` accepts (default weights if
-    None). Returns the fused image at the input size; RGB when the task's colour source is colour, else grey."""
+    None). Returns the fused image at the input size; RGB when the task's colour source is colour, else grey.
+    `precision` ("fp32" or "bf16") and `tile` (None/"auto", "full" or a side in pixels): see `run_network`."""
     t = get_task(task)
+    check_precision(precision)
     pa, pb, bits = _read_pair(a, b, resize)
-    y = run_network(_model(model), luma(pa), luma(pb))
+    y = run_network(_model(model), luma(pa), luma(pb), precision=precision, tile=tile)
     return to_dtype(compose(y, _colour_sources(t, pa, pb)), bits)
 
 
-def enhance(img: ImageLike, model: Optional[Union[GIFNet, str]] = None) -> np.ndarray:
+def enhance(img: ImageLike, model: Optional[Union[GIFNet, str]] = None, precision: str = "fp32",
+            tile: Tile = None) -> np.ndarray:
     """Single-image enhancement: the image in both slots (more contrast and detail), its own colour kept."""
+    check_precision(precision)
     p, bits = read_image(img)
     y = luma(p)
-    return to_dtype(compose(run_network(_model(model), y, y), [p] if p.ndim == 3 else []), bits)
+    fused = run_network(_model(model), y, y, precision=precision, tile=tile)
+    return to_dtype(compose(fused, [p] if p.ndim == 3 else []), bits)
 
 
 # -------------------------------------------------------------------------------------------------- remote sensing
@@ -193,10 +212,11 @@ def _read_bands(ms: Union[ImageLike, Sequence[ImageLike]]) -> tuple[list[np.ndar
 
 def fuse_multispectral(ms: Union[ImageLike, Sequence[ImageLike]], pan: ImageLike,
                        model: Optional[Union[GIFNet, str]] = None, resize: bool = False,
-                       sigma: float = 2.0) -> np.ndarray:
+                       sigma: float = 2.0, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
     """Pansharpen: fuse every band of a multispectral image (a multi-band TIFF/array or a list of single bands) with
     the panchromatic image (band in slot a, PAN in slot b), reassemble each band (`reassemble_band`) and stack them.
     Returns (H, W, bands) at PAN's resolution (bands are resampled to it only with resize=True)."""
+    check_precision(precision)
     bands, bits = _read_bands(ms)
     p, pan_bits = read_image(pan)
     p = luma(p)
@@ -208,5 +228,5 @@ def fuse_multispectral(ms: Union[ImageLike, Sequence[ImageLike]], pan: ImageLike
                 raise GifnetError(f"band {i + 1} is {band.shape[1]}x{band.shape[0]} but PAN is {p.shape[1]}x"
                                   f"{p.shape[0]}; pass resize=True (CLI: --resize) to upsample the bands to PAN")
             band = resize_image(band, p.shape)
-        out.append(reassemble_band(run_network(net, band, p), band, sigma))
+        out.append(reassemble_band(run_network(net, band, p, precision=precision, tile=tile), band, sigma))
     return to_dtype(np.stack(out, axis=-1), _output_bits(bits, pan_bits))

@@ -88,8 +88,10 @@ def assert_share(results: dict[str, list[tuple[float, float]]], share: float = 0
 
 
 @pytest.fixture(scope="module")
-def golden_all(shared):
-    return score_golden(shared, sorted(golden_table(shared)))
+def golden_third(shared):
+    """Every third row of the golden table in (image, method) order: 91 of the 273, every image and every method
+    represented (the full table is scored by benchmarks/metrics_vs_vifb.py; its result is in BENCHMARKS.md)."""
+    return score_golden(shared, sorted(golden_table(shared))[::3])
 
 
 def test_golden_sample_matches_vifb(shared):
@@ -102,10 +104,10 @@ def test_golden_sample_matches_vifb(shared):
 
 
 @pytest.mark.slow
-def test_golden_all_rows_match_vifb(golden_all):
-    """All 21 images x 13 methods: >= 95 % of rows within tolerance for each of the 13 metrics."""
-    assert sum(len(v) for v in golden_all.values()) == 13 * 273
-    assert_share(golden_all)
+def test_golden_rows_match_vifb(golden_third):
+    """A third of the 21 images x 13 methods: >= 95 % of rows within tolerance for each of the 13 metrics."""
+    assert sum(len(v) for v in golden_third.values()) == 13 * 91
+    assert_share(golden_third)
 
 
 # ---------------------------------------------------------------------------------------------- table, API

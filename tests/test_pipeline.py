@@ -70,7 +70,7 @@ def test_slot_order_matters(official):
 
 def test_sixteen_bit_precision_survives_the_pipeline(net, monkeypatch):
     """With the network replaced by the identity, a 16-bit ramp comes back exactly: nothing passes through 8 bits."""
-    monkeypatch.setattr(pipeline, "run_network", lambda model, a, b: a)
+    monkeypatch.setattr(pipeline, "run_network", lambda model, a, b, **options: a)
     ramp = np.tile(np.arange(20000, 20040, dtype=np.uint16), (40, 1))     # 40 levels inside one 8-bit step
     out = gifnet.fuse(ramp, ramp, model=net)
     assert out.dtype == np.uint16 and np.abs(out.astype(int) - ramp).max() <= 1

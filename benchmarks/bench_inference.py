@@ -1,0 +1,196 @@
+"""Inference speed and memory on this machine: the table of BENCHMARKS.md, "Inference speed".
+
+For every size x precision x mode a fresh Python process loads the model, measures this machine's matrix-multiply
+rate (fp32 and bf16, same threads) right before, then runs `gifnet.pipeline.run_network` on the release's IVIF sample
+resized to that size, and reports its own peak resident memory. Effective GFLOP/s counts the release's 1.5727 MFLOP per
+pixel (our forward computes less: it skips what never reaches the output), so they compare directly with the
+release's 26 GFLOP/s. Also: import + weight load time, bf16 PSNR against fp32, and folder throughput of `gifnet fuse`.
+
+    python benchmarks/bench_inference.py                 # the table (about half an hour on 2 cores)
+    python benchmarks/bench_inference.py --quick         # 256x256 and 640x480 only
+    python benchmarks/bench_inference.py --huge          # also 6000x4000, tiled
+Set GIFNET_SHARED if ../shared is elsewhere. Other processes on the machine distort timings: the load average seen
+before and after each configuration is printed with it; run it on a quiet machine and repeat.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("GIFNET_SHARED", REPO.parent / "shared"))
+WEIGHTS = SHARED / "checkpoints/official/Final.model"
+MFLOP_PER_PIXEL = 1.5727          # the release's inference cost per pixel (REFERENCE.md)
+SIZES = [(256, 256), (480, 640), (1024, 1280), (2160, 3840)]
+HUGE = (4000, 6000)
+
+
+# ------------------------------------------------------------------------------------------- inside a fresh process
+def matmul_rates(n: int = 2048, reps: int = 5) -> dict[str, float]:
+    """GFLOP/s of an n x n matrix product in fp32 and bf16 (median of `reps`), with the process's thread settings."""
+    import torch
+
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t)
+        out[name] = 2 * n ** 3 / statistics.median(times) / 1e9
+    return out
+
+
+def pair(h: int, w: int):
+    """The release's IVIF sample (infrared, visible luma) resized to h x w: realistic content at any size."""
+    import numpy as np
+    from PIL import Image
+
+    from gifnet.image import luma, read_image
+
+    planes = []
+    for name in ("ir", "vis"):
+        img = Image.open(SHARED / "samples/IVIF" / name / "1.jpg").convert("RGB").resize((w, h), Image.BICUBIC)
+        planes.append(luma(read_image(np.asarray(img))[0]))
+    return planes
+
+
+def worker(cfg: dict) -> dict:
+    import resource
+
+    import numpy as np
+    import torch
+
+    from gifnet.hub import load_model
+    from gifnet.pipeline import check_memory, run_network
+
+    rates = matmul_rates()
+    model = load_model(str(WEIGHTS))
+    a, b = pair(cfg["h"], cfg["w"])
+    plan = check_memory(cfg["h"], cfg["w"], cfg["precision"], cfg["tile"])
+    times, y = [], None
+    for _ in range(cfg["repeats"]):
+        t = time.perf_counter()
+        y = run_network(model, a, b, precision=cfg["precision"], tile=cfg["tile"])
+        times.append(time.perf_counter() - t)
+    result = {"first_s": times[0], "s": statistics.median(times[1:] if len(times) > 1 else times),
+              "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, "matmul": rates,
+              "tile": plan.tile, "keep": list(plan.keep), "threads": torch.get_num_threads()}
+    if cfg.get("psnr"):          # bf16 against fp32 on the same input
+        ref = run_network(model, a, b, precision="fp32", tile=cfg["tile"])
+        result["psnr_db"] = float(10 * np.log10(1 / np.mean((y.astype(np.float64) - ref) ** 2)))
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------ the driver
+def run_worker(cfg: dict, timeout: float = 3600) -> dict:
+    load_before = os.getloadavg()[0]
+    cmd = [sys.executable, __file__, "--worker", json.dumps(cfg)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    if r.returncode != 0:
+        return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["load"] = (load_before, os.getloadavg()[0])
+    return out
+
+
+def import_and_load_seconds(reps: int = 3) -> float:
+    code = ("import time; t = time.perf_counter(); import gifnet; gifnet.load_model(%r); "
+            "print(time.perf_counter() - t)" % str(WEIGHTS))
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                                  check=True).stdout) for _ in range(reps)]
+    return statistics.median(times)
+
+
+def folder_throughput(precision: str, n: int = 8) -> dict:
+    """`gifnet fuse ir/ vis/ -o out/` on the first n TNO pairs (256x256 to 945x709), wall time of the whole command."""
+    from PIL import Image
+
+    src = SHARED / "datasets/eval/tno"
+    names = sorted(p.name for p in (src / "ir").iterdir())[:n]
+    pixels = sum(Image.open(src / "ir" / name).size[0] * Image.open(src / "ir" / name).size[1] for name in names)
+    with tempfile.TemporaryDirectory() as tmp:
+        for sub in ("ir", "vis"):
+            (Path(tmp) / sub).mkdir()
+            for name in names:
+                os.symlink(src / sub / name, Path(tmp) / sub / name)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gifnet", "fuse", f"{tmp}/ir", f"{tmp}/vis", "-o", f"{tmp}/out",
+                        "--task", "ivif", "--weights", str(WEIGHTS), "--precision", precision], cwd=REPO, check=True,
+                       capture_output=True)
+        seconds = time.perf_counter() - t
+    return {"pairs": n, "seconds": seconds, "pairs_per_s": n / seconds, "mp_per_s": pixels / seconds / 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="256x256 and 640x480 only")
+    parser.add_argument("--huge", action="store_true", help="also 6000x4000 (tiled)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per configuration (the first is reported apart)")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    from gifnet.pipeline import available_memory
+    from gifnet.tiling import estimate
+
+    sizes = SIZES[:2] if args.quick else SIZES + ([HUGE] if args.huge else [])
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.2f}")
+    results = {"import_and_load_s": import_and_load_seconds(), "rows": [], "folders": {}}
+    print(f"import gifnet + load weights: {results['import_and_load_s']:.2f} s")
+    print("| size | precision | mode | tiles (kept) | first s | s | eff. GFLOP/s | x fp32 matmul | "
+          "matmul fp32 / bf16 | peak RSS GB | PSNR vs fp32 | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for h, w in sizes:
+        for precision in ("fp32", "bf16"):
+            for mode, tile in (("full frame", "full"), ("tiled", "auto")):
+                need = estimate(h, w, precision, max(h, w) + 8, ())
+                row = {"h": h, "w": w, "precision": precision, "mode": mode}
+                if mode == "full frame" and need > 0.5 * (available_memory() or 0):
+                    row["error"] = f"needs ~{need / 1e9:.0f} GB"
+                elif mode == "full frame" and (h, w) == HUGE:
+                    row["error"] = "skipped"
+                else:
+                    reps = 1 if h * w > 4e6 else args.repeats
+                    cfg = {"h": h, "w": w, "precision": precision, "tile": tile, "repeats": reps,
+                           "psnr": precision == "bf16" and h * w <= 1.4e6}
+                    row.update(run_worker(cfg))
+                results["rows"].append(row)
+                print(format_row(row), flush=True)
+    for precision in ("fp32", "bf16"):
+        f = results["folders"][precision] = folder_throughput(precision)
+        print(f"folder, {precision}: {f['pairs']} TNO pairs in {f['seconds']:.1f} s (whole command) = "
+              f"{f['pairs_per_s']:.2f} pairs/s, {f['mp_per_s']:.3f} MP/s", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+def format_row(r: dict) -> str:
+    size = f"{r['w']}x{r['h']}"
+    if "error" in r:
+        return f"| {size} | {r['precision']} | {r['mode']} | — | — | — | — | — | — | — | — | {r['error']} |"
+    eff = r["h"] * r["w"] * MFLOP_PER_PIXEL / 1e3 / r["s"]
+    mm = r["matmul"]
+    tiles = "one" if r["tile"] >= max(r["h"], r["w"]) else f"{r['tile']} ({'+'.join(r['keep']) or 'none'})"
+    psnr = f"{r['psnr_db']:.1f} dB" if "psnr_db" in r else ""
+    return (f"| {size} | {r['precision']} | {r['mode']} | {tiles} | {r['first_s']:.2f} | {r['s']:.2f} | {eff:.0f} | "
+            f"{eff / mm['fp32']:.2f} | {mm['fp32']:.0f} / {mm['bf16']:.0f} | {r['rss_gb']:.2f} | {psnr} | "
+            f"{r['load'][0]:.1f}→{r['load'][1]:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
