@@ -9,6 +9,7 @@ release's 26 GFLOP/s. Also: import + weight load time, bf16 PSNR against fp32, a
     python benchmarks/bench_inference.py                 # the table (about half an hour on 2 cores)
     python benchmarks/bench_inference.py --quick         # 256x256 and 640x480 only
     python benchmarks/bench_inference.py --huge          # also 6000x4000, tiled
+    python benchmarks/bench_inference.py --sizes 6000x4000 --no-folders     # just that size
 Set GIFNET_SHARED if ../shared is elsewhere. Other processes on the machine distort timings: the load average seen
 before and after each configuration is printed with it; run it on a quiet machine and repeat.
 """
@@ -137,6 +138,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256x256 and 640x480 only")
     parser.add_argument("--huge", action="store_true", help="also 6000x4000 (tiled)")
+    parser.add_argument("--sizes", help="only these sizes, WxH comma-separated (e.g. 6000x4000)")
+    parser.add_argument("--no-folders", action="store_true", help="skip the folder throughput runs")
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration (the first is reported apart)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -148,6 +151,8 @@ def main() -> None:
     from gifnet.tiling import estimate
 
     sizes = SIZES[:2] if args.quick else SIZES + ([HUGE] if args.huge else [])
+    if args.sizes:
+        sizes = [tuple(int(v) for v in s.split("x"))[::-1] for s in args.sizes.split(",")]
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.2f}")
     results = {"import_and_load_s": import_and_load_seconds(), "rows": [], "folders": {}}
@@ -162,7 +167,7 @@ def main() -> None:
                 row = {"h": h, "w": w, "precision": precision, "mode": mode}
                 if mode == "full frame" and need > 0.5 * (available_memory() or 0):
                     row["error"] = f"needs ~{need / 1e9:.0f} GB"
-                elif mode == "full frame" and (h, w) == HUGE:
+                elif mode == "full frame" and h * w >= HUGE[0] * HUGE[1]:
                     row["error"] = "skipped"
                 else:
                     reps = 1 if h * w > 4e6 else args.repeats
@@ -171,7 +176,7 @@ def main() -> None:
                     row.update(run_worker(cfg))
                 results["rows"].append(row)
                 print(format_row(row), flush=True)
-    for precision in ("fp32", "bf16"):
+    for precision in () if args.no_folders else ("fp32", "bf16"):
         f = results["folders"][precision] = folder_throughput(precision)
         print(f"folder, {precision}: {f['pairs']} TNO pairs in {f['seconds']:.1f} s (whole command) = "
               f"{f['pairs_per_s']:.2f} pairs/s, {f['mp_per_s']:.3f} MP/s", flush=True)
