@@ -26,7 +26,7 @@ demo: setup
 	$(BIN)/gifnet demo
 
 test: setup-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 lint: setup-dev
 	$(BIN)/ruff check gifnet tests demo benchmarks
