@@ -465,7 +465,8 @@ def _run(run: Runner, plan: Plan) -> torch.Tensor:
     bar = progress(2 * len(tiles4) + len(tiles), run.frame)
 
     # pass 1: encoder + embeddings everywhere -> statistics of block 0's RLN inputs (IVIF and MFIF branches)
-    keep_embed = _Keeper(run.frame4, 2 * d, net.dtype, "embed" in plan.keep, len(tiles4))
+    device = run.src.t.device
+    keep_embed = _Keeper(run.frame4, 2 * d, net.dtype, "embed" in plan.keep, len(tiles4), device)
 
     def pass1(box: Box) -> tuple[Moments, Moments]:
         x = run.embed(box)
@@ -478,7 +479,7 @@ def _run(run: Runner, plan: Plan) -> torch.Tensor:
     embedded = keep_embed.provider(run.embed)
 
     # pass 2: block 0 everywhere -> statistics of block 1's RLN input
-    keep_block0 = _Keeper(run.frame4, d, net.dtype, "block0" in plan.keep, len(tiles4))
+    keep_block0 = _Keeper(run.frame4, d, net.dtype, "block0" in plan.keep, len(tiles4), device)
 
     def pass2(box: Box) -> Moments:
         x = run.block0(embedded, box)
@@ -525,11 +526,13 @@ def map_tiles(fn: Callable[[Box], object], boxes: list[Box], workers: int) -> li
 class _Keeper:
     """A pass's output kept for the next pass as one full-frame patch (filled tile by tile), or not kept at all."""
 
-    def __init__(self, frame: tuple[int, int], channels: int, dtype: torch.dtype, keep: bool, n_tiles: int):
+    def __init__(self, frame: tuple[int, int], channels: int, dtype: torch.dtype, keep: bool, n_tiles: int,
+                 device: torch.device):
         self.frame, self.keep, self.single = frame, keep, n_tiles == 1
         self.patch: Optional[Patch] = None
         if keep and not self.single:
-            self.patch = Patch(torch.empty(*frame, channels, dtype=dtype), Box(0, frame[0], 0, frame[1]), frame)
+            self.patch = Patch(torch.empty(*frame, channels, dtype=dtype, device=device), Box(0, frame[0], 0, frame[1]),
+                               frame)
 
     def put(self, x: Patch) -> None:
         if self.single:
@@ -561,7 +564,8 @@ HALO = {2: 8, 1: 16, 0: 32}      # reach of the recomputed layers around a tile,
 # Work per output pixel relative to keeping both passes, from the layers' FLOPs: not keeping the embeddings recomputes
 # the encoder and embeddings once more (+30 %); keeping nothing also recomputes block 0 and its embeddings (+86 %).
 RECOMPUTE = {2: 1.0, 1: 1.30, 0: 1.86}
-ONE_WORKER = 1.3                 # cost of one tile at a time on all threads vs one tile per thread (barriers per op)
+ONE_WORKER = 1.8                 # cost of one tile at a time on all threads vs one tile per thread (barriers per op;
+                                 # measured, fp32 without kept passes: 256-px tiles on one worker were 1.8x slower)
 
 
 def frame4(h: int, w: int) -> tuple[int, int]:
