@@ -95,12 +95,9 @@ def check_memory(h: int, w: int, precision: str = "fp32", tile: Tile = None) -> 
 def run_network(model: GIFNet, a: np.ndarray, b: np.ndarray, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
     """Two (H, W) float planes in [0, 1] -> the fused (H, W) float32 plane, computed tile by tile within the memory
     budget (see `gifnet.tiling`). precision: "fp32" (matches the reference model) or "bf16" (faster on CPUs with AMX
-    or AVX512-BF16, slightly less exact); tile: None/"auto", "full" (the whole image at once) or a side in pixels."""
+    or AVX512-BF16, slightly less exact); tile: None/"auto", "full" (the whole image at once) or a side in pixels.
+    Sizes below the network's minimum are refused by `infer`."""
     h, w = a.shape
-    if min(h, w) < model.config.min_size:
-        n = model.config.min_size
-        raise GifnetError(f"image is {w}x{h} pixels; GIFNet needs at least {n}x{n}; upscale it first")
-    check_precision(precision)
     plan = check_memory(h, w, precision, tile)
     log.debug("%dx%d %s: tiles of %d px, keeping %s, ~%.2f GB", w, h, precision, plan.tile, plan.keep or "nothing",
               plan.bytes / 2**30)

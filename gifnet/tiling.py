@@ -488,7 +488,7 @@ def _run(run: Runner, plan: Plan) -> torch.Tensor:
         return Moments.of(x.t)
 
     run.b1 = net.block1.fold(*sum(map_tiles(pass2, tiles4, plan.workers), Moments()).stats(net.eps[2]), net.dtype)
-    del keep_embed, embedded            # pass 3 recomputes block 0 from scratch when block 0's output is not kept
+    keep_embed = embedded = None        # freed: pass 3 recomputes block 0 from scratch when its output is not kept
     block0 = keep_block0.provider(lambda box: run.block0(run.embed, box))
 
     # pass 3: block 1, unembedding, decoder -> the image
