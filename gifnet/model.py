@@ -73,8 +73,71 @@ class GIFNetConfig:
             raise GifnetError(f"config.json: invalid GIFNet config ({e})") from None
 
 
+# ---------------------------------------------------------------------------------------------- reflection padding
+class _ReflectPad(torch.autograd.Function):
+    """`F.pad(x, pads, mode="reflect")` with a backward that folds the border gradients back onto the image with a few
+    slice additions; PyTorch's generic backward is several times slower on channels-last maps."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+        ctx.pads = pads
+        return _pad(x, pads)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        left, right, top, bottom = ctx.pads
+        h, w = g.shape[-2] - top - bottom, g.shape[-1] - left - right
+
+        layout = torch.channels_last if g.stride(1) == 1 else torch.contiguous_format
+
+        def fold_columns(rows: torch.Tensor) -> torch.Tensor:   # (..., W + left + right) -> (..., W)
+            out = rows[..., left:left + w].clone(memory_format=layout)
+            if left:
+                out[..., 1:left + 1] += rows[..., :left].flip(-1)
+            if right:
+                out[..., w - 1 - right:w - 1] += rows[..., left + w:].flip(-1)
+            return out
+
+        gx = fold_columns(g[..., top:top + h, :])
+        if top:
+            gx[..., 1:top + 1, :] += fold_columns(g[..., :top, :]).flip(-2)
+        if bottom:
+            gx[..., h - 1 - bottom:h - 1, :] += fold_columns(g[..., top + h:, :]).flip(-2)
+        return gx, None
+
+
+def _pad(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+    with torch.autocast(x.device.type, enabled=False):     # autocast would pad in fp32 (two extra casts)
+        return F.pad(x, pads, mode="reflect")
+
+
+def reflect_pad(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+    """Reflection padding by (left, right, top, bottom) pixels, each smaller than the side it mirrors."""
+    if not any(pads):
+        return x
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _ReflectPad.apply(x, pads)
+    return _pad(x, pads)
+
+
+def cat_channels(maps: list[torch.Tensor]) -> torch.Tensor:
+    """`torch.cat(maps, dim=1)` of (N,C,H,W) maps, as a channels-last map (torch.cat would return NCHW)."""
+    return torch.cat([m.permute(0, 2, 3, 1) for m in maps], dim=3).permute(0, 3, 1, 2)
+
+
+class ReflectConv2d(nn.Conv2d):
+    """A convolution on the reflection-padded input (the release's `padding_mode="reflect"`), "same" output size."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, *, groups: int = 1, bias: bool = True):
+        super().__init__(cin, cout, kernel, groups=groups, bias=bias)
+        self.reach = kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(reflect_pad(x, (self.reach,) * 4), self.weight, self.bias)
+
+
 def conv3x3_reflect(cin: int, cout: int, bias: bool = True) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect", bias=bias)
+    return ReflectConv2d(cin, cout, 3, bias=bias)
 
 
 class SharedEncoder(nn.Module):
@@ -86,10 +149,11 @@ class SharedEncoder(nn.Module):
         self.convs = nn.ModuleList([conv3x3_reflect(c0 + i * c, c) for i in range(3)])
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        feats = [torch.cat([a, b], dim=1)]                         # (N,2,H,W)
+        feats = [cat_channels([a, b])]                             # (N,2,H,W)
         for conv in self.convs:
-            feats.append(F.relu(conv(torch.cat(feats, dim=1))))    # (N,32,H,W) each
-        return torch.cat(feats, dim=1)                             # (N,98,H,W)
+            feats.append(F.relu(conv(cat_channels(feats))))        # (N,32,H,W) each
+            feats[0] = feats[0].to(feats[-1].dtype)                # under autocast: bf16 features throughout
+        return cat_channels(feats)                                 # (N,98,H,W)
 
 
 class ConvDecoder(nn.Sequential):
@@ -119,13 +183,13 @@ class RLN(nn.Module):
         if stats is None:
             stats = self.statistics(x)
         mean, std = stats                                         # (N,1,1,1) each
-        xn = (x - mean) / std * self.weight + self.bias
+        scale = self.weight.to(x.dtype) / std                     # (N,C,1,1): xn = (x - mean) / std * w + b
+        xn = torch.addcmul(self.bias.to(x.dtype) - mean * scale, x, scale)
         return xn, self.meta_scale(std), self.meta_shift(mean)
 
     def statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        std = torch.sqrt((x - mean).pow(2).mean(dim=(1, 2, 3), keepdim=True) + self.eps)
-        return mean, std
+        var, mean = torch.var_mean(x, dim=(1, 2, 3), correction=0, keepdim=True)
+        return mean, torch.sqrt(var + self.eps)
 
 
 def relative_positions(window: int) -> torch.Tensor:
@@ -158,31 +222,85 @@ class Branch(nn.Module):
         self.norm = RLN(d)
         self.qk = nn.Conv2d(d, 2 * d, 1)
         self.v = nn.Conv2d(d, d, 1)
-        self.dwconv = nn.Conv2d(d, d, 5, padding=2, groups=d, padding_mode="reflect")
+        self.dwconv = ReflectConv2d(d, d, 5, groups=d)
         self.proj = nn.Conv2d(d, d, 1)
         self.mlp = nn.Sequential(nn.Conv2d(d, cfg.mlp_ratio * d, 1), nn.ReLU(), nn.Conv2d(cfg.mlp_ratio * d, d, 1))
 
 
-def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, heads: int, window: int,
-                     shift: int) -> torch.Tensor:
-    """Multi-head attention inside non-overlapping windows of the (optionally shifted) map. q, k, v: (N,C,H,W).
-
-    The map is reflect-padded so windows tile it (shifted: `shift` pixels on the top/left), attended per window with the
-    relative-position bias (heads,T,T), and cropped back to (N,C,H,W)."""
-    n, c, h, w = q.shape
+def window_pads(h: int, w: int, window: int, shift: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) reflection padding that puts an (h, w) map on the window grid: unshifted, right/bottom
+    to a multiple of the window; shifted, `shift` pixels on the top/left and the rest on the bottom/right."""
     pad_b, pad_r = (-h) % window, (-w) % window
-    if shift:  # top/left by `shift`, bottom/right so that the total is a multiple of the window
-        pads = (shift, (window - shift + pad_r) % window, shift, (window - shift + pad_b) % window)
-    else:
-        pads = (0, pad_r, 0, pad_b)
-    qkv = F.pad(torch.cat([q, k, v], dim=1), pads, mode="reflect") if any(pads) else torch.cat([q, k, v], dim=1)
-    hp, wp = qkv.shape[-2:]
-    qkv = rearrange(qkv, "n (three heads d) (wy p1) (wx p2) -> three (n wy wx) heads (p1 p2) d",
-                    three=3, heads=heads, p1=window, p2=window)
-    out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias.to(qkv.dtype))
-    out = rearrange(out, "(n wy wx) heads (p1 p2) d -> n (heads d) (wy p1) (wx p2)",
-                    n=n, wy=hp // window, wx=wp // window, p1=window, p2=window)
-    return out[:, :, shift:shift + h, shift:shift + w]
+    if shift:
+        return shift, (window - shift + pad_r) % window, shift, (window - shift + pad_b) % window
+    return 0, pad_r, 0, pad_b
+
+
+def to_windows(x: torch.Tensor, window: int, shift: int) -> torch.Tensor:
+    """(N,C,H,W) -> (N * windows, window^2, C) tokens of the reflection-padded map (windows and tokens row-major).
+    A channels-last map is copied in runs of window * C values."""
+    x = reflect_pad(x, window_pads(*x.shape[-2:], window, shift))
+    return rearrange(x, "n c (wy p1) (wx p2) -> (n wy wx) (p1 p2) c", p1=window, p2=window)
+
+
+def from_windows(t: torch.Tensor, n: int, h: int, w: int, window: int, shift: int) -> torch.Tensor:
+    """Inverse of `to_windows`, cropped back to (N,C,H,W) (a channels-last map)."""
+    left, _, top, bottom = window_pads(h, w, window, shift)
+    x = rearrange(t, "(n wy wx) (p1 p2) c -> n (wy p1) (wx p2) c", n=n, wy=(h + top + bottom) // window,
+                  p1=window, p2=window)
+    return x[:, top:top + h, left:left + w].permute(0, 3, 1, 2)
+
+
+class _WindowAttention(torch.autograd.Function):
+    """softmax(q k^T / sqrt(d) + bias) v per window and head, with a hand-written backward: PyTorch's attention falls
+    back to a slow generic path when the bias needs a gradient. q, k, v: (B, T, C) tokens, heads taking consecutive
+    channel groups; bias (heads, T, T). Returns (B, T, C)."""
+
+    @staticmethod
+    @torch.autocast("cpu", enabled=False)
+    @torch.autocast("cuda", enabled=False)
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, heads: int):
+        b, t, c = q.shape
+        d = c // heads
+        scale = d ** -0.5
+        k, v = k.to(q.dtype), v.to(q.dtype)                  # one precision throughout (autocast is off in here)
+        outs, probs = [], []
+        for i in range(heads):
+            s = slice(i * d, (i + 1) * d)
+            logits = torch.baddbmm(bias[i].to(q.dtype).expand(b, t, t), q[..., s], k[..., s].transpose(1, 2),
+                                   alpha=scale)                              # (B,T,T)
+            p = torch.softmax(logits, dim=-1)
+            outs.append(torch.bmm(p, v[..., s]))                             # (B,T,d)
+            probs.append(p)
+        ctx.heads, ctx.scale, ctx.bias_dtype = heads, scale, bias.dtype
+        ctx.save_for_backward(q, k, v, *probs)
+        return torch.cat(outs, dim=-1)
+
+    @staticmethod
+    def backward(ctx, dout: torch.Tensor):
+        q, k, v, *probs = ctx.saved_tensors
+        need_q, need_k, need_v, need_bias, _ = ctx.needs_input_grad
+        d = q.shape[-1] // ctx.heads
+        dq, dk, dv, dbias = [], [], [], []
+        for i, p in enumerate(probs):
+            s = slice(i * d, (i + 1) * d)
+            do = dout[..., s].to(p.dtype)
+            dv.append(torch.bmm(p.transpose(1, 2), do))
+            dlogits = torch.ops.aten._softmax_backward_data(torch.bmm(do, v[..., s].transpose(1, 2)), p, -1, p.dtype)
+            if need_bias:
+                dbias.append(dlogits.sum(0, dtype=torch.float32))
+            dlogits = dlogits * ctx.scale
+            dq.append(torch.bmm(dlogits, k[..., s]))
+            dk.append(torch.bmm(dlogits.transpose(1, 2), q[..., s]))
+        cat = lambda parts, need: torch.cat(parts, dim=-1) if need else None   # noqa: E731
+        return (cat(dq, need_q), cat(dk, need_k), cat(dv, need_v),
+                torch.stack(dbias).to(ctx.bias_dtype) if need_bias else None, None)
+
+
+def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+                     heads: int) -> torch.Tensor:
+    """Multi-head attention inside windows: q, k, v (B, T, C) tokens, bias (heads, T, T) -> (B, T, C)."""
+    return _WindowAttention.apply(q, k, v, bias, heads)
 
 
 class Block(nn.Module):
@@ -198,14 +316,20 @@ class Block(nn.Module):
     def branch(self, name: str) -> Branch:
         return self.ivif if name == "ivif" else self.mfif
 
-    def project(self, br: Branch, x: torch.Tensor):
-        """Norm and q/k/v projections of one branch: returns (q, k, v, rescale, rebias)."""
+    def project(self, br: Branch, x: torch.Tensor, query: bool = True):
+        """Norm and projections of one branch: q (if `query`) and k as window tokens (B,T,C), v as a map (N,C,H,W)
+        (the depthwise conv needs it there), and the RLN's rescale and rebias."""
         xn, rescale, rebias = br.norm(x)
-        q, k = br.qk(xn).chunk(2, dim=1)                          # (N,98,H,W) each
-        return q, k, br.v(xn), rescale, rebias
+        tokens = to_windows(xn, self.cfg.window, self.shift)                   # (B,T,C)
+        w_q, w_k = br.qk.weight.flatten(1).chunk(2)
+        b_q, b_k = br.qk.bias.chunk(2)
+        q = F.linear(tokens, w_q, b_q) if query else None
+        return q, F.linear(tokens, w_k, b_k), br.v(xn), rescale, rebias
 
     def finish(self, br: Branch, x: torch.Tensor, q, k, v, rescale, rebias, bias: torch.Tensor) -> torch.Tensor:
-        attn = window_attention(q, k, v, bias, self.cfg.num_heads, self.cfg.window, self.shift)
+        n, _, h, w = x.shape
+        attn = window_attention(q, k, to_windows(v, self.cfg.window, self.shift), bias, self.cfg.num_heads)
+        attn = from_windows(attn, n, h, w, self.cfg.window, self.shift)       # (N,C,H,W)
         x = x + br.proj(br.dwconv(v) + attn) * rescale + rebias
         return x + br.mlp(x)
 
@@ -222,7 +346,7 @@ class Block(nn.Module):
         bias = self.rel_bias()
         qm, km, vm, sm, rm = self.project(bm, x_main)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not detach_other):
-            _, ko, vo, so, ro = self.project(bo, x_other)
+            _, ko, vo, so, ro = self.project(bo, x_other, query=False)
             x_other = self.finish(bo, x_other, qm, ko, vo, so, ro, bias)
         return self.finish(bm, x_main, qm, km, vm, sm, rm, bias), x_other
 
@@ -247,14 +371,17 @@ class TwoBranchTransformer(nn.Module):
             raise ValueError(f"mode must be 'ivif' or 'mfif', got {mode!r}")
         h, w = f_ivif.shape[-2:]
         pad = (0, (-w) % 4, 0, (-h) % 4)                                   # right/bottom to a multiple of 4
-        x_i = self.embed_ivif(F.pad(f_ivif, pad, mode="reflect") if any(pad) else f_ivif)
-        x_m = self.embed_mfif(F.pad(f_mfif, pad, mode="reflect") if any(pad) else f_mfif)
-        main, other = (x_m, x_i) if mode == "mfif" else (x_i, x_m)
+        f_main, f_other = (f_mfif, f_ivif) if mode == "mfif" else (f_ivif, f_mfif)
+        embed_main, embed_other = ((self.embed_mfif, self.embed_ivif) if mode == "mfif"
+                                   else (self.embed_ivif, self.embed_mfif))
+        main = embed_main(reflect_pad(f_main, pad))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not detach_other):
+            other = embed_other(reflect_pad(f_other, pad))
         gate = self.gate_mfif if mode == "mfif" else self.gate_ivif
         for i, block in enumerate(self.blocks):
             if i == 0:
                 main, other = block.forward_shared_query(mode, main, other, detach_other)
-                main = main + gate * other
+                main = main + gate.to(other.dtype) * other
             elif i < len(self.blocks) - 1:
                 raise NotImplementedError("the release uses depth 2; deeper stacks are not defined")
             else:
@@ -273,7 +400,7 @@ class FusionDecoder(nn.Module):
         self.decoder = ConvDecoder(128)
 
     def forward(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        z = self.expand(F.relu(self.squeeze(torch.cat([f, t], dim=1))))  # (N,128,H,W)
+        z = self.expand(F.relu(self.squeeze(cat_channels([f, t]))))       # (N,128,H,W)
         return self.decoder(z) / 2 + 0.5                                  # (N,1,H,W) in [0,1]
 
 

@@ -20,8 +20,11 @@ device, thread count and memory layout; floating-point reductions depend on them
 At the end OUT holds a `save_pretrained`-style folder: config.json, model.safetensors (`gifnet.hub.save_weights`),
 README.md (model card), plus log.jsonl with the running losses. `gifnet.hub.load_model(OUT)` loads it.
 
-CPU speed: channels-last (NHWC) layout is the default; it makes the depthwise 5x5 convolution's backward ~8x faster
-on CPU. On a shared 2-core machine one thread can beat two (see benchmarks/train_speed.py).
+CPU speed (benchmarks/train_speed.py, BENCHMARKS.md "Training speed"): channels-last (NHWC) activations are the
+default (the depthwise 5x5 convolution's backward is ~8x faster); `precision="bf16"` runs the convolutions and the
+attention in bfloat16 (about 1.7x faster than fp32 on CPUs with AVX512-BF16 or AMX); glibc is told to keep freed
+memory (`keep_freed_memory`). The network's own training path avoids copies (see gifnet.model: reflection padding,
+window attention).
 
     from gifnet.trainer import TrainConfig, Trainer
     Trainer(TrainConfig(data="../shared/datasets/train/roadscene", out="runs/demo", steps=200, crop=64)).fit()
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import dataclasses
 import datetime
 import json
@@ -131,6 +135,20 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
 VAL_METRICS = ("en", "sd", "sf", "ag", "mi", "qabf", "vif", "ssim")
 
 
+# ------------------------------------------------------------------------------------------------ CPU allocator
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to serve large blocks from the heap and keep freed memory for reuse (mallopt M_MMAP_MAX=0,
+    M_TRIM_THRESHOLD=1 GiB). By default every tensor over 32 MB is mapped fresh from the OS and its pages are zeroed
+    on first touch; a 128x128 training batch makes hundreds of them per step, which made it about 1.6x slower on
+    the 2-core development CPU. The process keeps its peak memory until it exits. Returns False where the C library
+    is not glibc (nothing changed)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-4, 0)) and bool(libc.mallopt(-1, 1 << 30))   # M_MMAP_MAX, M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 # -------------------------------------------------------------------------------------------------- the trainer
 def _rng_state() -> dict:
     np_state = np.random.get_state()
@@ -179,6 +197,8 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = self._pick_device(cfg.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.amp_dtype, self.scaler = self._pick_precision(cfg.precision)
         self.out = Path(cfg.out)
         self._check_config()
