@@ -54,12 +54,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .data import DataConfig, FocusConfig, PairedFolder, TrainingStream, synthesize_multifocus
+from .data import DataConfig, FocusConfig, PairedFolder, TrainingStream
 from .errors import GifnetError
-from .losses import (InformationSource, information_weights, intensity_loss, make_information_source,
-                     mse_per_sample, psnr, reconstruction_loss, ssim_and_contrast)
 from .hub import load_model, save_weights
+from .losses import (InformationSource, information_weights, intensity_loss, make_information_source,
+                     mse_per_sample, reconstruction_loss)
 from .model import GIFNet, GIFNetConfig
+from .validation import BAR_METRICS, ValidationSet, ratios, score
 
 log = logging.getLogger(__name__)
 Callback = Callable[[int, dict], None]
@@ -93,9 +94,11 @@ class TrainConfig:
     workers: int = 0                    # data-loading processes (0: in the training process)
     ckpt_every: int = 500
     keep_ckpts: int = 2                 # older checkpoints are deleted
-    val_data: str | None = None         # held-out folder like `data`; None: no validation
+    val_data: str | None = None         # held-out pairs: an evaluation root or a folder with ir/ and vis/
+                                        # (gifnet.validation); None: no validation
+    val_reference: str | None = None    # weights to compare with on the same crops (e.g. "official"): ratio/* logs
     val_every: int = 500
-    val_images: int = 4
+    val_images: int = 3                 # pairs per validation group
     val_crop: int = 256                 # validation uses centre crops of this size (keeps it cheap on CPU)
     log_every: int = 10
     time_limit: float | None = None     # minutes for this session: then checkpoint, write the weights and stop
@@ -103,7 +106,7 @@ class TrainConfig:
     # fields that may change when a run is resumed (everything else must stay as it was for exact continuation)
     # (bit-identical continuation also needs the same device, thread count and memory layout)
     RUNTIME = ("steps", "device", "threads", "channels_last", "workers", "ckpt_every", "keep_ckpts", "val_data",
-               "val_every", "val_images", "val_crop", "log_every", "time_limit", "out")
+               "val_reference", "val_every", "val_images", "val_crop", "log_every", "time_limit", "out")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,11 +133,6 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
             tmp.unlink()
 
 
-# ---------------------------------------------------------------------------------------- validation metrics
-# The issue's quality-bar metrics (gifnet.metrics, VIFB conventions), cheap enough on a few centre crops.
-VAL_METRICS = ("en", "sd", "sf", "ag", "mi", "qabf", "vif", "ssim")
-
-
 # ------------------------------------------------------------------------------------------------ CPU allocator
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to serve large blocks from the heap and keep freed memory for reuse (mallopt M_MMAP_MAX=0,
@@ -147,6 +145,29 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(-4, 0)) and bool(libc.mallopt(-1, 1 << 30))   # M_MMAP_MAX, M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         return False
+
+
+# ------------------------------------------------------------------------------------------- validation output
+def validation_summary(val: dict[str, float]) -> str:
+    """One log line: the ratio summary when there is a reference, else the mean of each metric over the groups."""
+    if "ratio/min" in val:
+        worst = ", ".join(f"{m} {val[f'ratio/worst/{m}']:.2f}" for m in BAR_METRICS if f"ratio/worst/{m}" in val)
+        return f"ratio to the reference: min {val['ratio/min']:.3f}, mean {val['ratio/mean']:.3f} (worst group: {worst})"
+    return ", ".join(f"{m} {np.mean([v for k, v in val.items() if k.endswith('/' + m)]):.4g}" for m in BAR_METRICS)
+
+
+def validation_table(val: dict[str, float]) -> str:
+    """A Markdown table, one row per group: each metric's value, and `(ratio)` to the reference when known."""
+    groups = sorted({k.split("/")[1] for k in val if k.startswith("val/")})
+    rows = ["| group | " + " | ".join(m.upper() for m in BAR_METRICS) + " |", "|---|" + "---|" * len(BAR_METRICS)]
+    for g in groups:
+        cells = [f"{val[f'val/{g}/{m}']:.3g}" + (f" ({val[f'ratio/{g}/{m}']:.2f})" if f"ratio/{g}/{m}" in val else "")
+                 for m in BAR_METRICS]
+        rows.append(f"| {g} | " + " | ".join(cells) + " |")
+    if "ratio/min" in val:
+        rows.append(f"\nIn brackets: ratio to the reference model on the same crops (min {val['ratio/min']:.3f}, "
+                    f"mean {val['ratio/mean']:.3f}).")
+    return "\n".join(rows)
 
 
 # -------------------------------------------------------------------------------------------------- the trainer
@@ -222,7 +243,9 @@ class Trainer:
 
         self.train_set = PairedFolder(cfg.data, min_size=cfg.crop)
         self.stream = TrainingStream(self.train_set, DataConfig(cfg.crop, cfg.flips, cfg.multifocus), cfg.seed)
-        self.val_set = PairedFolder(cfg.val_data) if cfg.val_data else None
+        self.val_set = (ValidationSet.from_folder(cfg.val_data, pairs=cfg.val_images, crop=cfg.val_crop)
+                        if cfg.val_data else None)
+        self.reference_scores: dict[str, float] | None = None     # val_reference's scores, computed once
         self.step = 0
         self.elapsed = 0.0              # training seconds over all sessions of this run
         self.running: dict[str, float] = {}
@@ -392,12 +415,12 @@ class Trainer:
                 last = self.step == cfg.steps or out_of_time
                 for k, v in logs.items():   # running means shown in the progress bar
                     self.running[k] = v if k not in self.running else 0.9 * self.running[k] + 0.1 * v
-                if self.val_set is not None and (self.step % cfg.val_every == 0 or last):
+                validated = self.val_set is not None and (self.step % cfg.val_every == 0 or last)
+                if validated:
                     self.last_val = self.validate()
                     logs.update(self.last_val)
-                    log.info("step %d validation: %s", self.step,
-                             ", ".join(f"{k}={v:.4g}" for k, v in self.last_val.items()))
-                if self.step % cfg.log_every == 0 or last:
+                    log.info("step %d validation: %s", self.step, validation_summary(self.last_val))
+                if self.step % cfg.log_every == 0 or last or validated:
                     bar.set_postfix(ivif=f"{self.running['ivif']:.4f}", mfif=f"{self.running['mfif']:.4f}",
                                     w_ir=f"{self.running['w_ir']:.2f}")
                     self._append_log({"step": self.step, **logs})
@@ -427,39 +450,18 @@ class Trainer:
             f.write(json.dumps(entry) + "\n")
 
     # ----------------------------------------------------------------------------------------------- validation
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Fuse centre crops of up to `val_images` held-out pairs and average `gifnet.metrics` scores (VAL_METRICS)
-        of the IVIF result (ir, vis) and of the MFIF result (near/far synthesised from vis with a fixed seed); for
-        MFIF also PSNR and SSIM against the all-in-focus ground truth."""
-        from .metrics import evaluate
-
-        cfg, m = self.cfg, self.model
-        m.eval()
-        rows = []
-        for i in range(min(cfg.val_images, len(self.val_set))):
-            a, b = self.val_set[i]
-            c = min(cfg.val_crop, *a.shape)
-            top, left = (a.shape[0] - c) // 2, (a.shape[1] - c) // 2
-            a, b = a[top:top + c, left:left + c], b[top:top + c, left:left + c]
-            focus = synthesize_multifocus(b, np.random.default_rng([cfg.seed, 1234, i]), cfg.multifocus)
-
-            def fuse(x: np.ndarray, y: np.ndarray) -> torch.Tensor:
-                tx, ty = (torch.from_numpy(np.ascontiguousarray(v))[None, None].to(self.device) for v in (x, y))
-                with self.autocast():
-                    return m(tx, ty).float().clamp(0, 1)
-
-            row = {}
-            for task, (x, y) in (("ivif", (a, b)), ("mfif", (focus.near, focus.far))):
-                fused = fuse(x, y)
-                scores = evaluate(fused[0, 0].cpu().numpy(), x, y, metrics=VAL_METRICS, threads=1)
-                row.update({f"val/{task}_{k}": v for k, v in scores.items()})
-            sharp = torch.from_numpy(focus.sharp)[None, None].to(self.device)
-            row["val/mfif_psnr_gt"] = psnr(fused, sharp).item()          # fused: the MFIF result
-            row["val/mfif_ssim_gt"] = ssim_and_contrast(fused, sharp)[0].item()
-            rows.append(row)
-        m.train()
-        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
+        """Score the validation crops (`gifnet.validation.score`, fp32): `val/<group>/<metric>`; with `val_reference`
+        also their ratios to that model's scores on the same crops: `ratio/<group>/<metric>`, `ratio/min`,
+        `ratio/mean`, `ratio/worst/<metric>` (`gifnet.validation.ratios`)."""
+        ours = score(self.model, self.val_set, device=self.device)
+        out = {f"val/{k}": v for k, v in ours.items()}
+        if self.cfg.val_reference:
+            if self.reference_scores is None:
+                reference = load_model(self.cfg.val_reference).to(self.device)
+                self.reference_scores = score(reference, self.val_set, device=self.device)
+            out.update({f"ratio/{k}": v for k, v in ratios(ours, self.reference_scores).items()})
+        return out
 
     # ----------------------------------------------------------------------------------------------- checkpoints
     def checkpoint_dir(self) -> Path:
@@ -546,8 +548,7 @@ class Trainer:
         recipe = "\n".join(f"| {k} | {v} |" for k, v in cfg.to_dict().items()
                            if k not in ("out", "data", "val_data", "multifocus"))
         losses = ", ".join(f"{k} {v:.4f}" for k, v in self.running.items() if k != "lr")
-        val = ("\n".join(f"| {k} | {v:.4f} |" for k, v in self.last_val.items())
-               if self.last_val else "_no validation folder was given_")
+        val = validation_table(self.last_val) if self.last_val else "_no validation folder was given_"
         stopped = f" of {cfg.steps} planned (stopped by the time limit)" if self.step < cfg.steps else ""
         return f"""---
 library_name: gifnet
@@ -581,9 +582,7 @@ MS-SSIM variant `{cfg.ssim_variant}`.
 - finished: {datetime.datetime.now().isoformat(timespec='seconds')}
 - final running losses: {losses}
 
-## Validation (`{cfg.val_data}`, centre crops of {cfg.val_crop} px, {cfg.val_images} pairs)
-| metric | value |
-|---|---|
+## Validation (`{cfg.val_data}`, centre crops of {cfg.val_crop} px, {cfg.val_images} pairs per group)
 {val}
 
 Full evaluation: `gifnet evaluate` on the benchmark sets (not run by the trainer).
@@ -631,11 +630,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--grad-clip", type=float, dest="grad_clip", help="clip the gradient norm")
     p.add_argument("--ckpt-every", type=int, dest="ckpt_every", help=f"checkpoint period (default {d.ckpt_every})")
     p.add_argument("--val", dest="val_data", metavar="DIR",
-                   help="held-out folder (ir/, vis/) for periodic validation metrics")
+                   help="held-out pairs for periodic validation metrics: an evaluation root (tno/, lytro/, mefb/, "
+                        "harvard/..., see gifnet.validation) or a folder with ir/ and vis/")
+    p.add_argument("--val-reference", dest="val_reference", metavar="WEIGHTS",
+                   help="also log the ratio of each validation score to these weights' on the same crops "
+                        "(e.g. official)")
     p.add_argument("--val-every", type=int, dest="val_every", help=f"validation period (default {d.val_every})")
     p.add_argument("--time-limit", type=float, dest="time_limit", metavar="MIN",
                    help="stop after MIN minutes of this session (checkpoint + weights written; --resume continues)")
-    p.add_argument("--val-images", type=int, dest="val_images", help=f"pairs validated (default {d.val_images})")
+    p.add_argument("--val-images", type=int, dest="val_images",
+                   help=f"pairs validated per group (default {d.val_images})")
     p.add_argument("--val-crop", type=int, dest="val_crop", help=f"validation centre crop (default {d.val_crop})")
     p.set_defaults(handler=run)
     return p

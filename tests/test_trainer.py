@@ -119,21 +119,44 @@ def test_init_from_the_authors_checkpoint(data, tmp_path, shared):
     assert t.model.transformer.gate_mfif.item() == pytest.approx(0.0883, abs=1e-4)
 
 
+BAR = ("en", "sd", "sf", "ag", "mi", "qabf", "vif", "ssim")
+
+
 def test_validation_and_schedule(data, tmp_path):
     t = Trainer(config(data, tmp_path / "run", steps=2, val_data=str(data), val_every=1, val_images=2, val_crop=40,
                        schedule="cosine", warmup=1, lr=1e-3, lr_min=1e-5))
     seen = []
     t.callbacks.append(lambda step, logs: seen.append(logs))
     t.fit()
-    val = seen[-1]
-    for task in ("ivif", "mfif"):
-        for m in ("en", "sd", "sf", "ag", "mi", "qabf", "vif", "ssim"):
-            assert np.isfinite(val[f"val/{task}_{m}"])
-    assert 0 <= val["val/ivif_en"] <= 8 and -1 <= val["val/mfif_ssim_gt"] <= 1 and val["val/mfif_psnr_gt"] > 0
-    assert "val/mfif_psnr_gt" in (tmp_path / "run" / "README.md").read_text()
+    first, val = seen
+    group = data.name                                    # a folder with ir/ and vis/: one group named after it
+    for m in BAR:
+        assert np.isfinite(val[f"val/{group}/{m}"])
+    assert 0 <= val[f"val/{group}/en"] <= 8 and not any(k.startswith("ratio/") for k in val)
+    assert first[f"val/{group}/sf"] != val[f"val/{group}/sf"]          # the model changed between the two
+    assert f"| {group} |" in (tmp_path / "run" / "README.md").read_text()
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in logged if f"val/{group}/sf" in e] == [1, 2]
     assert t.lr_at(0) == pytest.approx(1e-3) and t.lr_at(1) == pytest.approx(1e-3)   # end of warm-up, start of cosine
     t.cfg.steps = 101
     assert t.lr_at(51) == pytest.approx((1e-3 + 1e-5) / 2) and t.lr_at(101) == pytest.approx(1e-5)
+
+
+def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, shared):
+    official = str(shared / "checkpoints/official/Final.model")
+    t = Trainer(config(data, tmp_path / "run", steps=1, val_data=str(shared / "datasets/eval"), val_images=1,
+                       val_crop=32, val_reference=official))
+    t.fit()
+    val = t.last_val
+    groups = ["tno", "vifb", "lytro", "mffw", "mefb", "ct-mri", "pet-mri", "spect-mri"]
+    assert sorted({k.split("/")[1] for k in val if k.startswith("val/")}) == sorted(groups)
+    for g in groups:
+        for m in BAR:
+            assert val[f"ratio/{g}/{m}"] == pytest.approx(val[f"val/{g}/{m}"] / t.reference_scores[f"{g}/{m}"])
+    assert val["ratio/min"] == min(v for k, v in val.items() if k.startswith("ratio/") and k.count("/") == 2
+                                   and not k.startswith("ratio/worst/"))
+    assert val["ratio/worst/sf"] == min(val[f"ratio/{g}/sf"] for g in groups)
+    assert "ratio to the reference model" in (tmp_path / "run" / "README.md").read_text()
 
 
 @pytest.mark.parametrize("bad,match", [(dict(crop=8), "crop must be at least 16"), (dict(steps=0), "steps"),
