@@ -1,4 +1,4 @@
-"""Fusion-quality metrics: 19 numbers that say how good a fused image F is, given its two sources A and B.
+"""Fusion-quality metrics: 20 numbers that say how good a fused image F is, given its two sources A and B.
 
     from gifnet.metrics import evaluate
     scores = evaluate("fused.png", "ir.png", "vis.jpg")            # {'en': 6.89, 'sd': 39.4, ...}
@@ -8,20 +8,31 @@ Conventions (the same for every metric unless its docstring says otherwise)
 - Pixels are on the 0..255 scale of 8-bit images, as in the VIFB benchmark's MATLAB code. 16-bit and float inputs
   are scaled to 0..255 without quantisation (unless every value already sits on an 8-bit level, within 1e-3, as
   float copies of 8-bit images do; those are snapped to it); histogram metrics use 256 grey-level bins.
-- Colour: a colour fused image is scored per RGB channel and the channel scores are averaged. A grey source is
-  used for every channel; a colour source is used channel by channel. A grey fused image with a colour source is
-  scored against the source's luma Y (`gifnet.image.luma`); so is a colour fused image whose sources are both grey
-  (VIFB takes the fused image's first channel there; identical when the fused image is grey stored as RGB).
-  One exception: FMI scores the luma of colour images by default (see `fmi`).
+- Colour (conventions "vifb" and "paper"): a colour fused image is scored per RGB channel and the channel scores
+  are averaged. A grey source is used for every channel; a colour source is used channel by channel. A grey fused
+  image with a colour source is scored against the source's luma Y (`gifnet.image.luma`); so is a colour fused image
+  whose sources are both grey (VIFB takes the fused image's first channel there; identical when the fused image is
+  grey stored as RGB). One exception: FMI scores the luma of colour images by default (see `fmi`).
 - The default `convention="vifb"` reproduces the VIFB benchmark's published values (Zhang et al., "VIFB: a visible
   and infrared image fusion benchmark", CVPRW 2020) including its quirks; each quirk is named in the metric's
   docstring, and `convention="paper"` gives the definition most fusion papers use instead. Metrics that VIFB does
   not report follow the common paper definition; their `convention` (if any) only mirrors VIFB's sum-over-sources
   style. `tests/test_metrics.py` checks the 13 VIFB metrics against the benchmark's own values.
+- `convention="tang2022"` reproduces Linfeng Tang's MATLAB toolbox (github.com/Linfeng-Tang/Image-Fusion, folder
+  `General Evaluation Metric/`) as of 2022, the version that wrote its published `Metric_TNO.xlsx`, where the tables
+  of most infrared-visible papers of 2022-2026 come from: its quirks included, each named in the metric's docstring
+  ("the published numbers, not the textbook value"). `convention="tang"` is what the toolbox's current code computes
+  (its 2023-03-03 changes reach SD, VIF, SF and Qabf; the other metrics equal "tang2022"). Both score one grey plane
+  per image, made as the toolbox makes it: 8-bit levels (other depths are rounded to 8 bits, as `im2uint8` does) and
+  colour through MATLAB's `rgb2gray` (0.2989 R + 0.5870 G + 0.1140 B, rounded to a level). The toolbox's 11 metrics
+  are EN, SD, SF, AG, MI, VIF, Qabf, CC, SCD, PSNR and MSE (`TANG_NAMES`); the 9 others, which its table does not
+  report, give their "paper" value on that grey plane. `tests/test_metrics.py` checks "tang2022" against the
+  toolbox's own values (`benchmarks/metrics_vs_tang.py`, BENCHMARKS.md).
 - Degenerate inputs (constant or black images) never give NaN or inf: each docstring names the value returned.
 
 Every metric function takes `(fused, a, b)` (paths, PIL images or arrays as accepted by `gifnet.image.read_image`,
-or a `Prepared` from `prepare(fused, a, b)` in the first slot to share the decoding) and returns a float.
+or a `Prepared` from `prepare(fused, a, b)` in the first slot to share the decoding) and `convention=` (default
+"vifb"), and returns a float.
 `METRICS` maps each name to `(function, higher_is_better)`.
 """
 from __future__ import annotations
@@ -42,7 +53,13 @@ from .image import ImageLike, describe, luma, read_image
 
 log = logging.getLogger(__name__)
 
-CONVENTIONS = ("vifb", "paper")
+CONVENTIONS = {
+    "vifb": "the VIFB benchmark's MATLAB code",
+    "paper": "the definitions most fusion papers state",
+    "tang": "Linfeng Tang's MATLAB toolbox, current code",
+    "tang2022": "Linfeng Tang's MATLAB toolbox as of 2022, its published Metric_TNO.xlsx",
+}
+TANG = ("tang", "tang2022")
 
 
 # ---------------------------------------------------------------------------------------------------------- inputs
@@ -97,13 +114,49 @@ def prepare(fused: ImageLike | Prepared, a: ImageLike | None = None,
             return np.repeat(x[None], 3 if colour else 1, axis=0)
         return rearrange(x, "h w c -> c h w")
 
-    return Prepared(planes(pf, bf), planes(pa, ba), planes(pb, bb), names)
+    return Prepared(planes(pf, bf), planes(pa, ba), planes(pb, bb), names, cache={"decoded": (pf, pa, pb)})
 
 
 def _check(convention: str) -> str:
     if convention not in CONVENTIONS:
-        raise GifnetError(f"unknown metric convention {convention!r}; use 'vifb' (benchmark) or 'paper'")
+        raise GifnetError(f"unknown metric convention {convention!r}; use one of "
+                          + ", ".join(f"'{c}' ({d})" for c, d in CONVENTIONS.items()))
     return convention
+
+
+# MATLAB's rgb2gray weights: the first row of the inverse of the NTSC (YIQ) matrix, about (0.2989, 0.5870, 0.1140).
+RGB2GRAY = np.linalg.inv(np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]]))[0]
+
+
+def _grey8(x: np.ndarray) -> np.ndarray:
+    """One decoded image (float in [0, 1], `(H, W)` or `(H, W, 3)`) as Tang's toolbox holds it: uint8 levels
+    (`im2uint8`: round(255 x)), colour converted by `rgb2gray` (weighted sum rounded to a level); `(1, H, W)`
+    float64."""
+    x = np.clip(np.floor(x.astype(np.float64) * 255 + 0.5), 0, 255)
+    if x.ndim == 3:
+        x = np.floor(x[..., 0] * RGB2GRAY[0] + x[..., 1] * RGB2GRAY[1] + x[..., 2] * RGB2GRAY[2] + 0.5)
+    return x[None]
+
+
+def _toolbox(p: Prepared) -> Prepared:
+    """The grey planes Tang's toolbox scores (see the module doc), cached on `p` as a `Prepared` of its own."""
+    if "toolbox" not in p.cache:
+        decoded = p.cache.get("decoded") or tuple(   # a Prepared built by hand: its planes are all there is
+            x[0] / 255 if len(x) == 1 else rearrange(x, "c h w -> h w c") / 255 for x in (p.f, p.a, p.b))
+        p.cache["toolbox"] = Prepared(*(_grey8(x) for x in decoded), p.names)
+    return p.cache["toolbox"]
+
+
+def _view(fused, a, b, convention: str) -> Prepared:
+    """The images a metric scores under `convention`: `prepare(fused, a, b)`, or its toolbox grey planes for "tang"
+    and "tang2022"."""
+    p = prepare(fused, a, b)
+    return _toolbox(p) if _check(convention) in TANG else p
+
+
+def _base(convention: str) -> str:
+    """The convention a metric outside Tang's 11 follows: "paper" under "tang" and "tang2022"."""
+    return "paper" if _check(convention) in TANG else convention
 
 
 # ---------------------------------------------------------------------------------------------------------- helpers
@@ -232,23 +285,36 @@ def _minmax_255(x: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------- single-image metrics
-def en(fused, a=None, b=None) -> float:
+def en(fused, a=None, b=None, convention: str = "vifb") -> float:
     """EN, entropy: -sum_l p(l) log2 p(l) over the 256-bin grey-level histogram of F, in bits.
 
     Range [0, 8]; higher is better (more information). Sources unused. Colour: mean of the channels' entropies.
     Constant image: 0.
+    Conventions: one formula for all; "tang" and "tang2022" apply it to the toolbox's grey plane (module doc), as the
+    toolbox does (MATLAB's `entropy` of the uint8 image).
     """
-    p = _hist(prepare(fused, a, b).levels[0])
+    p = _hist(_view(fused, a, b, convention).levels[0])
     return float(-_xlogy(p, p).sum(1).mean() / math.log(2)) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def sd(fused, a=None, b=None) -> float:
+def sd(fused, a=None, b=None, convention: str = "vifb") -> float:
     """SD, standard deviation of F's grey levels (VIFB calls it "Variance"): sqrt(mean((F - mean F)^2)).
 
     Range [0, 127.5]; higher is better (more contrast). Population form (divide by N; the N-1 form differs by
     less than 1e-5 relative on ordinary images). Colour: mean over channels. Constant image: 0.
+    Conventions "vifb", "paper" and "tang" (on the toolbox's grey plane) compute this. "tang2022" reproduces the
+    published numbers, not the textbook value: the toolbox's 2022 code computed on uint8 data, so each deviation
+    F - mean F is rounded to an integer with negative ones clipped to 0, and each square saturates at 255:
+    sqrt(sum min(round(max(F - mean F, 0))^2, 255) / (M N)). Range [0, 15.97]; e.g. 11.29 for half black, half white;
+    0.12-0.47 times the true SD on the 126 TNO results of the toolbox's published table.
     """
-    f = prepare(fused, a, b).f
+    p = _view(fused, a, b, convention)
+    if convention == "tang2022":
+        f = p.f[0]
+        d = f - f.mean()
+        d = np.clip(np.sign(d) * np.floor(np.abs(d) + 0.5), 0, 255)    # uint8(F - u): rounded, negatives clip to 0
+        return float(math.sqrt(np.minimum(d * d, 255).sum() / f.size))  # uint8 .^ 2 saturates at 255
+    f = p.f
     return float(f.reshape(len(f), -1).std(1).mean())
 
 
@@ -260,9 +326,17 @@ def sf(fused, a=None, b=None, convention: str = "vifb") -> float:
     Colour: convention "vifb" reproduces the benchmark, whose code treats an M x N x 3 array as one M x 3N image (the
     three channels side by side), so RF also counts the two seams between channels and N is 3N; "paper" averages
     the three channels' SF. Identical for grey images.
+    Conventions "tang" and "tang2022" (the toolbox's grey plane) average each difference array over its own size:
+    sqrt(sum (F[i,j]-F[i,j-1])^2 / (M (N-1)) + sum (F[i,j]-F[i-1,j])^2 / ((M-1) N)). "tang" on grey levels 0..255
+    (the toolbox's current code); "tang2022" reproduces the published numbers: on [0, 1] data (`im2double`), i.e.
+    the "tang" value / 255, range [0, 1].
     """
-    f = prepare(fused, a, b).f
-    if _check(convention) == "vifb":
+    p = _view(fused, a, b, convention)
+    if convention in TANG:
+        f = p.f[0] / (255.0 if convention == "tang2022" else 1.0)
+        return float(math.sqrt(np.mean(np.diff(f, axis=1) ** 2) + np.mean(np.diff(f, axis=0) ** 2)))
+    f = p.f
+    if convention == "vifb":
         f = rearrange(f, "c h w -> 1 h (c w)")
     n = f[0].size
     rf = ((f[:, :, 1:] - f[:, :, :-1]) ** 2).sum((1, 2)) / n
@@ -270,24 +344,28 @@ def sf(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(np.sqrt(rf + cf).mean())
 
 
-def ag(fused, a=None, b=None) -> float:
+def ag(fused, a=None, b=None, convention: str = "vifb") -> float:
     """AG, average gradient: sum over all pixels of sqrt((Gx^2 + Gy^2)/2) divided by (M-1)(N-1), where Gx, Gy are
     MATLAB `gradient` derivatives (central differences inside, one-sided differences on the border).
 
     Range [0, 255]; higher is better (sharper). Colour: mean over channels. Constant image: 0.
+    Conventions: one formula for all; "tang" and "tang2022" apply it to the toolbox's grey plane (module doc), as the
+    toolbox does (its `AG_evaluation`).
     """
-    f = prepare(fused, a, b).f
+    f = _view(fused, a, b, convention).f
     gy, gx = np.gradient(f, axis=(1, 2))
     h, w = f.shape[1:]
     return float((np.sqrt((gx * gx + gy * gy) / 2).sum((1, 2)) / ((h - 1) * (w - 1))).mean())
 
 
-def ei(fused, a=None, b=None) -> float:
+def ei(fused, a=None, b=None, convention: str = "vifb") -> float:
     """EI, edge intensity: mean Sobel gradient magnitude sqrt(Sx^2 + Sy^2) of F, edges replicated at the border.
 
     Range [0, 4*255*sqrt(2)]; higher is better. Colour: mean over channels. Constant image: 0.
+    Conventions "vifb" and "paper" compute this.
+    Conventions "tang" and "tang2022": not one of the toolbox's 11 metrics; the same value on its grey plane.
     """
-    gx, gy = _sobel_cached(prepare(fused, a, b), "f", "replicate")
+    gx, gy = _sobel_cached(_view(fused, a, b, convention), "f", "replicate")
     return float(np.sqrt(gx * gx + gy * gy).mean((1, 2)).mean())
 
 
@@ -299,8 +377,18 @@ def mi(fused, a=None, b=None, convention: str = "vifb") -> float:
     Range [0, 2 log 256]; higher is better. Convention "vifb": natural logarithm (nats), as the benchmark's values
     are; "paper": bits (log2), as most fusion papers report; bits = nats / ln 2. Colour: mean over channels.
     A constant fused image shares no information: 0.
+    Conventions "tang" and "tang2022" (the same in both; the toolbox's grey plane) reproduce the toolbox, not the
+    textbook value: bits, computed as H(X) + H(F) - H(X, F) where the joint histogram indexes `uint8 + 1`, which
+    saturates, so levels 254 and 255 share one joint bin (the marginal entropies keep them apart). Where either
+    image has both levels this exceeds the true MI (by up to 2 bits per source), and a constant F can score above 0.
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
+    if convention in TANG:
+        lf, la, lb = p.levels
+        hf = _entropy_bits(_hist(lf))
+        merged_f = np.minimum(lf, 254)
+        return float(sum(_entropy_bits(_hist(ls)) + hf - _entropy_bits(_joint_hist(np.minimum(ls, 254), merged_f))
+                         for ls in (la, lb)))
     lf, la, lb = p.levels
     total = 0.0
     for ls in (la, lb):
@@ -311,7 +399,12 @@ def mi(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(np.mean(total) * scale)
 
 
-def ce(fused, a=None, b=None) -> float:
+def _entropy_bits(p: np.ndarray) -> float:
+    """-sum p log2 p over all cells of a (normalised) histogram."""
+    return float(-_xlogy(p, p).sum() / math.log(2))
+
+
+def ce(fused, a=None, b=None, convention: str = "vifb") -> float:
     """CE, cross entropy (relative entropy) of F's grey-level histogram from each source's, averaged:
     (CE(A, F) + CE(B, F)) / 2 with CE(X, F) = sum_l p_X(l) log2(p_X(l) / p_F(l)), in bits.
 
@@ -319,8 +412,10 @@ def ce(fused, a=None, b=None) -> float:
     from either histogram are skipped, so the value is always finite; it is >= 0 when F has every level the
     sources have, and can be slightly negative otherwise (a constant F at level l gives the sources' mean of
     p_X(l) log2 p_X(l), or 0 if neither source has level l). Colour: mean over channels.
+    Conventions "vifb" and "paper" compute this.
+    Conventions "tang" and "tang2022": not one of the toolbox's 11 metrics; the same value on its grey plane.
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     hf, ha, hb = (_hist(x) for x in p.levels)
     total = 0.0
     for hs in (ha, hb):
@@ -329,7 +424,7 @@ def ce(fused, a=None, b=None) -> float:
     return float(np.mean(total / 2))
 
 
-def fmi(fused, a=None, b=None, window: int = 3, colour: str = "luma") -> float:
+def fmi(fused, a=None, b=None, window: int = 3, colour: str = "luma", convention: str = "vifb") -> float:
     """FMI (pixel), feature mutual information on raw pixels, after Haghighat & Razian's Fast-FMI (2014):
     the mean over all `window` x `window` neighbourhoods of a normalised mutual information between the source's
     and the fused image's local patches, averaged over the two sources: (FMI(A, F) + FMI(B, F)) / 2.
@@ -346,8 +441,10 @@ def fmi(fused, a=None, b=None, window: int = 3, colour: str = "luma") -> float:
     expensive metric); `colour="channels"` averages the three channels like the rest. Not part of VIFB: no
     benchmark value pins this implementation; it is a faithful reading of the published method, but its values run
     lower than the FMI_pixel figures printed by the original MATLAB code, so compare them only with each other.
+    Conventions "vifb" and "paper" compute this. Conventions "tang" and "tang2022": not one of the toolbox's 11
+    metrics (its FMI_pixel is not reproduced); this value on its grey plane (`colour` then has nothing to do).
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     if colour not in ("luma", "channels"):
         raise GifnetError(f"fmi: colour={colour!r}; use 'luma' or 'channels'")
     planes = [p.f, p.a, p.b]
@@ -487,10 +584,12 @@ def ssim(fused, a=None, b=None, convention: str = "vifb") -> float:
 
     Convention "vifb": SSIM(A, F) + SSIM(B, F), range [-2, 2]; "paper": their mean, range [-1, 1]. Higher is better.
     Colour: mean over channels. Constant images are fine (the constants keep every ratio finite).
+    Conventions "tang" and "tang2022": not one of the toolbox's 11 metrics; the "paper" value on its grey plane (the
+    toolbox's SSIM, `mef_ssim`, is another measure and is not reproduced).
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     (sa, _), (sb, _) = _ssim_scales(p, 1)[0]
-    return float(np.mean(sa + sb) / (1 if _check(convention) == "vifb" else 2))
+    return float(np.mean(sa + sb) / (1 if _base(convention) == "vifb" else 2))
 
 
 def ms_ssim(fused, a=None, b=None, convention: str = "vifb") -> float:
@@ -502,8 +601,9 @@ def ms_ssim(fused, a=None, b=None, convention: str = "vifb") -> float:
 
     Convention "vifb": MS-SSIM(A, F) + MS-SSIM(B, F), range [0, 2] (VIFB's SSIM style; VIFB has no MS-SSIM);
     "paper": their mean, range [0, 1]. Higher is better. Colour: mean over channels.
+    Conventions "tang" and "tang2022": not one of the toolbox's 11 metrics; the "paper" value on its grey plane.
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     n = sum(1 for s in range(len(MS_SSIM_WEIGHTS)) if min(p.shape) // 2 ** s >= 11)
     weights = np.array(MS_SSIM_WEIGHTS[:n]) / sum(MS_SSIM_WEIGHTS[:n])
     stats = _ssim_scales(p, n)
@@ -514,34 +614,40 @@ def ms_ssim(fused, a=None, b=None, convention: str = "vifb") -> float:
             full, cs = stats[s][src]
             value = value * np.maximum(full if s == n - 1 else cs, 0.0) ** wt
         total = total + value
-    return float(np.mean(total) / (1 if _check(convention) == "vifb" else 2))
+    return float(np.mean(total) / (1 if _base(convention) == "vifb" else 2))
 
 
-def cc(fused, a=None, b=None) -> float:
+def cc(fused, a=None, b=None, convention: str = "vifb") -> float:
     """CC, correlation coefficient: (r(A, F) + r(B, F)) / 2 with r the Pearson correlation over all pixels.
 
     Range [-1, 1]; higher is better. Colour: mean over channels. A constant image has no defined correlation: its
     r is taken as 0.
+    Conventions: one formula for all; "tang" and "tang2022" apply it to the toolbox's grey plane (module doc), as the
+    toolbox does (its `CC_evaluation` subtracts A's mean from B in r(B, F): the same value, F's deviations sum to 0).
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     return float(((_corr(p.a, p.f) + _corr(p.b, p.f)) / 2).mean())
 
 
-def scd(fused, a=None, b=None) -> float:
+def scd(fused, a=None, b=None, convention: str = "vifb") -> float:
     """SCD, sum of the correlations of differences (Aslantas & Bendes 2015): r(F - B, A) + r(F - A, B), where
     F - B approximates what F took from A (and F - A what it took from B).
 
     Range [-2, 2]; higher is better. Colour: mean over channels. A constant difference image (e.g. F equal to a
     source) has no defined correlation: its term is 0.
+    Conventions: one formula for all; "tang" and "tang2022" apply it to the toolbox's grey plane (module doc), as the
+    toolbox does (`analysis_SCD`, on [0, 1] data: correlations do not depend on the scale).
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     return float((_corr(p.f - p.b, p.a) + _corr(p.f - p.a, p.b)).mean())
 
 
-def _vifp(refs: Sequence[np.ndarray], dist: np.ndarray) -> list[np.ndarray]:
+def _vifp(refs: Sequence[np.ndarray], dist: np.ndarray, saturate: bool = False) -> list[np.ndarray]:
     """Sheikh & Bovik's pixel-domain VIF of `dist` against each of `refs`, per plane: four scales s = 1..4 with
     Gaussian windows of 2^(5-s)+1 pixels (sigma = size/5, 'valid' filtering), each coarser scale the previous one
-    filtered with that window and subsampled by 2, noise variance 2, variance floor 1e-10."""
+    filtered with that window and subsampled by 2, noise variance 2, variance floor 1e-10.
+    saturate: at scale 1, the products ref*ref, dist*dist and ref*dist are capped at 255 (uint8 arithmetic; integer
+    levels expected)."""
     sigma_n, eps = 2.0, 1e-10
     n, k = len(dist), len(refs)
     num = [np.zeros(n) for _ in refs]
@@ -553,6 +659,8 @@ def _vifp(refs: Sequence[np.ndarray], dist: np.ndarray) -> list[np.ndarray]:
         if min(images.shape[1:]) < size:
             break
         planes = np.concatenate([images, images * images, images[:-n] * np.concatenate([images[-n:]] * k)])
+        if saturate and s == 1:
+            planes[len(images):] = np.minimum(planes[len(images):], 255)
         if s < 4:   # this scale's statistics, and the next scale's images (filtered with its window, subsampled)
             nxt = 2 ** (4 - s) + 1
             m, down = _fft_filter(planes, [win, _gauss2d(nxt, nxt / 5)], "valid", planes=[len(planes), len(images)])
@@ -580,15 +688,22 @@ def _vifp(refs: Sequence[np.ndarray], dist: np.ndarray) -> list[np.ndarray]:
     return [np.where(dn > 0, nm / np.where(dn > 0, dn, 1), 0.0) for nm, dn in zip(num, den)]
 
 
-def vif(fused, a=None, b=None) -> float:
+def vif(fused, a=None, b=None, convention: str = "vifb") -> float:
     """VIF as used in fusion papers: VIF(A, F) + VIF(B, F), each Sheikh & Bovik's pixel-domain visual information
     fidelity (the information F preserves of the source, relative to the information in the source itself).
 
     Range [0, 2] for ordinary fused images (a term can exceed 1 where F has more contrast than the source); higher
     is better. Colour: mean over channels. A flat source carries no information: its term is 0.
+    Conventions "vifb", "paper" and "tang" (on the toolbox's grey plane) compute this. "tang2022" reproduces the
+    published numbers, not the textbook value: the toolbox's 2022 code passed uint8 images, so at the first scale
+    the products A.*A, F.*F and A.*F that the local variances and covariance come from saturate at 255; the
+    coarser scales, computed from filtered (double) images, are unaffected. On the 126 TNO results of the
+    toolbox's published table this gives 0.91-1.87 times the true VIF (median 1.31).
     """
-    p = prepare(fused, a, b)
-    return float(np.mean([sum(_vifp([p.a[c:c + 1], p.b[c:c + 1]], p.f[c:c + 1])) for c in range(len(p.f))]))
+    p = _view(fused, a, b, convention)
+    sat = convention == "tang2022"
+    return float(np.mean([sum(_vifp([p.a[c:c + 1], p.b[c:c + 1]], p.f[c:c + 1], saturate=sat))
+                          for c in range(len(p.f))]))
 
 
 # ---------------------------------------------------------------------------------------------- error metrics
@@ -605,11 +720,12 @@ def rmse(fused, a=None, b=None, convention: str = "vifb") -> float:
     pixel count once more: (sqrt(sum (A-F)^2) + sqrt(sum (B-F)^2)) / (2 M N) = paper value / sqrt(M N). Its values
     therefore shrink with image size and only compare images of one size.
     Range [0, 255] (paper); lower is better. Colour: mean over channels. Identical images: 0.
+    Conventions "tang" and "tang2022": not one of the toolbox's 11 metrics; the "paper" value on its grey plane.
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     ea, eb = _sq_err(p)
     n = p.f[0].size
-    if _check(convention) == "vifb":
+    if _base(convention) == "vifb":
         return float(((np.sqrt(ea) + np.sqrt(eb)) / (2 * n)).mean())
     return float(((np.sqrt(ea / n) + np.sqrt(eb / n)) / 2).mean())
 
@@ -622,17 +738,37 @@ def psnr(fused, a=None, b=None, convention: str = "vifb") -> float:
     root, and divided by the pixel count), per channel. Its values grow with image size (about 55-62 dB on VIFB).
     Higher is better. Colour: mean of the channels' PSNR. Zero error (F equal to both sources) would be infinite;
     it is replaced by the smallest error 8-bit data can show (one grey level at one pixel of one source), which
-    gives 10 log10(255^2 * 2 M N) in both conventions (117.9 dB at 640x480).
+    gives 10 log10(255^2 * 2 M N) in "vifb" and "paper" (117.9 dB at 640x480).
+    Conventions "tang" and "tang2022" (the same in both; the toolbox's grey plane) reproduce the toolbox, not the
+    textbook value: 20 log10(255 / sqrt(MSE)) with the MSE taken on [0, 1] data (see `mse`), i.e. the "paper" value
+    + 20 log10(255) = + 48.13 dB (56-71 dB on TNO); zero error is capped as above, 48.13 dB higher.
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     ea, eb = _sq_err(p)
     n = p.f[0].size
-    if _check(convention) == "vifb":
+    if convention == "vifb":
         err = (np.sqrt(ea) + np.sqrt(eb)) / (2 * n)
     else:
         err = (ea + eb) / (2 * n)
     err = np.maximum(err, 1 / (2 * n))
+    if convention in TANG:
+        err = err / 255.0 ** 2       # the MSE of [0, 1] data, still against a peak of 255
     return float((10 * np.log10(255.0 ** 2 / err)).mean())
+
+
+def mse(fused, a=None, b=None, convention: str = "vifb") -> float:
+    """MSE, mean squared error of F against the sources: (MSE(A, F) + MSE(B, F)) / 2 with
+    MSE(X, F) = sum (X - F)^2 / (M N).
+
+    Conventions "vifb" and "paper": in grey levels squared, range [0, 255^2] (VIFB reports no MSE; this is the
+    paper definition). "tang" and "tang2022" (the same in both; the toolbox's grey plane) reproduce the toolbox:
+    on [0, 1] data (`im2double`), i.e. the value above / 255^2, range [0, 1].
+    Lower is better. Colour: mean over channels. Identical images: 0.
+    """
+    p = _view(fused, a, b, convention)
+    ea, eb = _sq_err(p)
+    value = float(((ea + eb) / (2 * p.f[0].size)).mean())
+    return value / 255.0 ** 2 if convention in TANG else value
 
 
 # ---------------------------------------------------------------------------------------- gradient metrics
@@ -642,7 +778,7 @@ def _orientation(gx: np.ndarray, gy: np.ndarray, flat: float) -> np.ndarray:
         return np.where(gx == 0, flat, np.arctan(gy / np.where(gx == 0, 1, gx)))
 
 
-def qabf(fused, a=None, b=None) -> float:
+def qabf(fused, a=None, b=None, convention: str = "vifb") -> float:
     """Qabf (Q^AB/F), edge-information preservation of Xydeas & Petrovic (2000): how much of the sources' Sobel edge
     strength and orientation survives in F, weighted by the sources' edge strength.
 
@@ -652,14 +788,55 @@ def qabf(fused, a=None, b=None) -> float:
     Tg = 0.9994, Ta = 0.9879; Qabf = sum(Q_AF g_A + Q_BF g_B) / sum(g_A + g_B).
     Range [0, ~0.975] (the sigmoids never reach 1); higher is better. Colour: mean over channels.
     Sources without any edge (all black): 0.
+    Conventions "vifb" and "paper" compute this; so does "tang", on the toolbox's grey plane (its current code
+    passes grey levels 0..255, where the Sobel responses are exact integers). "tang2022" reproduces the published
+    numbers, not the textbook value: its 2022 code ran on [0, 1] data (`im2double`), where two things change.
+    (1) The rule G = g_F where g_A = g_F is not scale-free: g_F / 255 there, a tiny G that scores an exactly kept
+    edge near 0. (2) Sobel sums of non-integers leave rounding residues (about 1e-17) where the true response is 0,
+    which turn the orientation of a flat direction from pi/2 into anything, e.g. -pi/2, and make equal strengths
+    unequal. Both are reproduced exactly by adding the kernel's terms in the order MATLAB's `conv2` does (kernel
+    column by column); the toolbox's values are matched to about 1e-15.
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
+    if convention in TANG:   # MATLAB's conv2 'same' (zero padding) and sqrt(x.^2 + y.^2)
+        scale = 255.0 if convention == "tang2022" else 1.0
+        grads = []
+        for x in (p.f, p.a, p.b):
+            gx, gy = _conv2_same(x / scale, _TOOLBOX_SOBEL_X), _conv2_same(x / scale, _TOOLBOX_SOBEL_Y)
+            grads.append((np.sqrt(gx * gx + gy * gy), _orientation(gx, gy, math.pi / 2)))
+        return _qabf_score(grads[0], grads[1:])
     gxf, gyf = _sobel_cached(p, "f", "zeros")
-    gf, af = np.hypot(gxf, gyf), _orientation(gxf, gyf, math.pi / 2)
-    num, den = 0.0, 0.0
+    grads = []
     for which in ("a", "b"):
         gxs, gys = _sobel_cached(p, which, "zeros")
-        gs, as_ = np.hypot(gxs, gys), _orientation(gxs, gys, math.pi / 2)
+        grads.append((np.hypot(gxs, gys), _orientation(gxs, gys, math.pi / 2)))
+    return _qabf_score((np.hypot(gxf, gyf), _orientation(gxf, gyf, math.pi / 2)), grads)
+
+
+# Tang's toolbox (after Xydeas & Petrovic's code) convolves with these: h3 for x, h1 for y
+_TOOLBOX_SOBEL_X = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+_TOOLBOX_SOBEL_Y = np.array([[1.0, 2, 1], [0, 0, 0], [-1, -2, -1]])
+
+
+def _conv2_same(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """MATLAB `conv2(x, h, 'same')` of each plane of `(N, H, W)` with a 3x3 kernel (zero padding), adding the
+    kernel's terms h(p, q) x(i-p+2, j-q+2) one after the other in MATLAB's order, column by column of h, so that
+    the rounding of non-integer data matches MATLAB's to the last bit (zero terms are skipped: adding 0 is exact)."""
+    q = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    h_, w_ = x.shape[1:]
+    out = np.zeros_like(x, dtype=np.float64)
+    for col in range(3):
+        for row in range(3):
+            if h[row, col]:
+                out = out + h[row, col] * q[:, 2 - row:2 - row + h_, 2 - col:2 - col + w_]
+    return out
+
+
+def _qabf_score(f: tuple[np.ndarray, np.ndarray], sources: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Qabf (see `qabf`) from the edge strength and orientation of F and of each source, per plane, averaged."""
+    gf, af = f
+    num, den = 0.0, 0.0
+    for gs, as_ in sources:
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(gs > gf, gf / gs, np.where(gs == gf, gf, gs / np.where(gf == 0, 1, gf)))
         ang = 1 - np.abs(as_ - af) / (math.pi / 2)
@@ -669,7 +846,7 @@ def qabf(fused, a=None, b=None) -> float:
     return float(np.where(den > 0, num / np.where(den > 0, den, 1), 0.0).mean())
 
 
-def nabf(fused, a=None, b=None) -> float:
+def nabf(fused, a=None, b=None, convention: str = "vifb") -> float:
     """Nabf (N^AB/F), fusion artefacts: the share of edge information F shows that neither source has, in
     Shreyamsha Kumar's modified form of Petrovic's measure (2013), the one fusion papers report.
 
@@ -679,8 +856,10 @@ def nabf(fused, a=None, b=None) -> float:
     weights w_A = g_A^1.5 where g_A >= 2, else 0.001; artefact pixels are those with g_F > g_A and g_F > g_B;
     Nabf = sum_artefact((1 - Q_AF) w_A + (1 - Q_BF) w_B) / sum_all(w_A + w_B).
     Range [0, 1]; lower is better. Colour: mean over channels. Identical inputs: 0.
+    Conventions "vifb" and "paper" compute this.
+    Conventions "tang" and "tang2022": not one of the toolbox's 11 metrics; the same value on its grey plane.
     """
-    p = prepare(fused, a, b)
+    p = _view(fused, a, b, convention)
     gxf, gyf = _sobel_cached(p, "f", "replicate")
     gf = np.hypot(gxf, gyf)
     af = np.where((gxf == 0) & (gyf == 0), 0.0, _orientation(gxf, gyf, math.pi / 2))
@@ -714,9 +893,9 @@ def qcb(fused, a=None, b=None, convention: str = "vifb") -> float:
     Convention "vifb" first stretches each image to 0..255 (min-max, rounded) as the benchmark's code does; "paper"
     uses the images as they are. Range [0, 1]; higher is better. Colour: mean over channels. Where a ratio is 0/0
     (no contrast in either image) Q counts as 1 and the sources weigh 1/2 each.
+    Conventions "tang" and "tang2022": not one of the toolbox's 11 metrics; the "paper" value on its grey plane.
     """
-    p = prepare(fused, a, b)
-    _check(convention)
+    p, convention = _view(fused, a, b, convention), _base(convention)
     return float(np.mean([_qcb_plane(p.a[c:c + 1], p.b[c:c + 1], p.f[c:c + 1], convention) for c in range(len(p.f))]))
 
 
@@ -755,9 +934,9 @@ def qcv(fused, a=None, b=None, convention: str = "vifb", window: int = 16, alpha
     Convention "vifb" first stretches each image to 0..255 (min-max, rounded) as the benchmark's code does; "paper"
     uses the images as they are. Range [0, 255^2] in grey levels squared; lower is better (a distance).
     Colour: mean over channels. Sources with no edges at all (black): 0.
+    Conventions "tang" and "tang2022": not one of the toolbox's 11 metrics; the "paper" value on its grey plane.
     """
-    p = prepare(fused, a, b)
-    _check(convention)
+    p, convention = _view(fused, a, b, convention), _base(convention)
     return float(np.mean([_qcv_plane(p.a[c:c + 1], p.b[c:c + 1], p.f[c:c + 1], convention, window, alpha)
                           for c in range(len(p.f))]))
 
@@ -797,8 +976,8 @@ METRICS: dict[str, Metric] = {
     "mi": Metric(mi, True), "fmi": Metric(fmi, True), "scd": Metric(scd, True), "vif": Metric(vif, True),
     "qabf": Metric(qabf, True), "nabf": Metric(nabf, False), "ssim": Metric(ssim, True),
     "ms_ssim": Metric(ms_ssim, True), "cc": Metric(cc, True), "psnr": Metric(psnr, True),
-    "rmse": Metric(rmse, False), "ce": Metric(ce, False), "ei": Metric(ei, True), "qcb": Metric(qcb, True),
-    "qcv": Metric(qcv, False),
+    "rmse": Metric(rmse, False), "mse": Metric(mse, False), "ce": Metric(ce, False), "ei": Metric(ei, True),
+    "qcb": Metric(qcb, True), "qcv": Metric(qcv, False),
 }
 
 # The VIFB benchmark's names for the 13 metrics it reports (its `Variance` is the standard deviation).
@@ -806,7 +985,9 @@ VIFB_NAMES = {"Avg_gradient": "ag", "Cross_entropy": "ce", "Edge_intensity": "ei
               "Psnr": "psnr", "Qabf": "qabf", "Qcb": "qcb", "Qcv": "qcv", "Rmse": "rmse",
               "Spatial_frequency": "sf", "Ssim": "ssim", "Variance": "sd"}
 
-_TAKES_CONVENTION = {"sf", "mi", "ssim", "ms_ssim", "rmse", "psnr", "qcb", "qcv"}
+# The names of the 11 metrics of Linfeng Tang's toolbox (the sheets of its Metric_*.xlsx); `resolve` accepts them.
+TANG_NAMES = {"EN": "en", "SF": "sf", "SD": "sd", "PSNR": "psnr", "MSE": "mse", "MI": "mi", "VIF": "vif", "AG": "ag",
+              "CC": "cc", "SCD": "scd", "Qabf": "qabf"}
 
 
 def resolve(metrics: Sequence[str] | None = None) -> list[str]:
@@ -815,7 +996,8 @@ def resolve(metrics: Sequence[str] | None = None) -> list[str]:
         return list(METRICS)
     if isinstance(metrics, str):
         metrics = [m for m in metrics.replace(",", " ").split() if m]
-    aliases = {k.lower(): v for k, v in VIFB_NAMES.items()} | {"ms-ssim": "ms_ssim", "msssim": "ms_ssim"}
+    aliases = ({k.lower(): v for k, v in (VIFB_NAMES | TANG_NAMES).items()}
+               | {"ms-ssim": "ms_ssim", "msssim": "ms_ssim"})
     names = []
     for m in metrics:
         key = aliases.get(m.lower(), m.lower())
@@ -838,9 +1020,10 @@ def evaluate(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLi
     """Score one fused image against its two sources.
 
     fused, a, b: paths, PIL images or arrays (uint8/uint16, or float in [0, 1]); all the same size.
-    metrics: names from `METRICS` (default: all 19, in table order). convention: "vifb" (default; reproduces the
-    VIFB benchmark) or "paper" (see the module doc). threads=2 runs FMI and VIF beside the others (see
-    `_OWN_THREAD`; default 1: one after the other).
+    metrics: names from `METRICS` (default: all 20, in table order). convention: "vifb" (default; reproduces the
+    VIFB benchmark), "paper", "tang2022" (Linfeng Tang's toolbox as published) or "tang" (its current code); see the
+    module doc and `CONVENTIONS`. threads=2 runs FMI and VIF beside the others (see `_OWN_THREAD`; default 1: one
+    after the other).
     Returns {name: value} in table order, always finite.
     """
     _check(convention)
@@ -850,8 +1033,7 @@ def evaluate(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLi
         log.warning("%s: the fused image is constant; its scores are the documented degenerate values", p.names[0])
 
     def run(name: str) -> float:
-        fn = METRICS[name].fn
-        return float(fn(p, convention=convention) if name in _TAKES_CONVENTION else fn(p))
+        return float(METRICS[name].fn(p, convention=convention))
 
     side = [m for m in names if m in _OWN_THREAD] if threads > 1 else []
     main = [m for m in names if m not in side]

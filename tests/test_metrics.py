@@ -1,5 +1,6 @@
-"""Fusion metrics: agreement with the VIFB benchmark's own values (../shared), closed forms on synthetic images,
-and properties (identical inputs, bounds, source symmetry, degenerate inputs) for all 19 metrics."""
+"""Fusion metrics: agreement with the VIFB benchmark's and Linfeng Tang's toolbox's own values (../shared), closed
+forms on synthetic images, and properties (identical inputs, bounds, source symmetry, degenerate inputs) for all 20
+metrics."""
 from __future__ import annotations
 
 import csv
@@ -14,14 +15,15 @@ from hypothesis import strategies as st
 import gifnet.metrics as M
 from gifnet.errors import GifnetError
 from gifnet.image import luma, write_image
-from gifnet.metrics import METRICS, VIFB_NAMES, evaluate, prepare, resolve
+from gifnet.metrics import CONVENTIONS, METRICS, TANG_NAMES, VIFB_NAMES, evaluate, prepare, resolve
 
-TWO_SOURCE = ["mi", "fmi", "scd", "vif", "qabf", "nabf", "ssim", "ms_ssim", "cc", "psnr", "rmse", "ce", "qcb", "qcv"]
+TWO_SOURCE = ["mi", "fmi", "scd", "vif", "qabf", "nabf", "ssim", "ms_ssim", "cc", "psnr", "rmse", "mse", "ce", "qcb",
+              "qcv"]
 SINGLE = ["en", "sd", "sf", "ag", "ei"]
 # (low, high) bounds every value must respect on ordinary images
 BOUNDS = {"en": (0, 8), "sd": (0, 127.5), "sf": (0, 255 * math.sqrt(2)), "ag": (0, 300), "mi": (0, 2 * math.log(256)),
           "fmi": (0, 1), "scd": (-2, 2), "vif": (0, 2.5), "qabf": (0, 0.9754), "nabf": (0, 1), "ssim": (-2, 2),
-          "ms_ssim": (0, 2), "cc": (-1, 1), "psnr": (0, 300), "rmse": (0, 255), "ce": (-1, 16),
+          "ms_ssim": (0, 2), "cc": (-1, 1), "psnr": (0, 300), "rmse": (0, 255), "mse": (0, 255 ** 2), "ce": (-1, 16),
           "ei": (0, 4 * 255 * math.sqrt(2)), "qcb": (0, 1), "qcv": (0, 255 ** 2)}
 
 
@@ -110,14 +112,154 @@ def test_golden_rows_match_vifb(golden_third):
     assert_share(golden_third)
 
 
+# ------------------------------------------------------------------------------------- Tang's toolbox golden
+TANG_2023 = {"sd", "vif", "sf", "qabf"}     # what the toolbox's 2023-03-03 changes reach
+
+
+def tang_golden(shared) -> dict[tuple[str, str], dict[str, float]]:
+    table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    with open(shared / "metrics/tang/golden.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            table[(row["image"], row["method"])][TANG_NAMES[row["metric"]]] = float(row["value"])
+    return table
+
+
+def tang_row(shared, image: str, method: str):
+    root = shared / "metrics/tang"
+    return prepare(root / f"fused/{method}/{image}.png", root / f"sources/ir/{image}.png",
+                   root / f"sources/vi/{image}.png")
+
+
+def test_tang2022_matches_the_toolbox_on_a_sample(shared):
+    """One result per TNO image (the three methods in turn, so a third are SeAFusion's colour results): all 11 of
+    the toolbox's metrics within tolerance of its published values (the full table: benchmarks/metrics_vs_tang.py)."""
+    table = tang_golden(shared)
+    assert len(table) == 126 and all(len(v) == 11 for v in table.values())
+    methods = sorted({k[1] for k in table})
+    images = sorted({k[0] for k in table})
+    results: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for i, image in enumerate(images):
+        method = methods[i % len(methods)]
+        ours = evaluate(tang_row(shared, image, method), metrics=list(TANG_NAMES), convention="tang2022")
+        for m, g in table[(image, method)].items():
+            results[m].append((g, ours[m]))
+    assert len(results) == 11
+    for m, pairs in results.items():
+        bad = [(g, o) for g, o in pairs if not within(g, o)]
+        assert not bad, f"{m}: {len(bad)} of {len(pairs)} rows off the toolbox's values, e.g. {bad[0]}"
+
+
+def test_tang_equals_tang2022_except_where_the_2023_changes_reach(shared, trio):
+    for case in (tang_row(shared, "07", "SeAFusion"), prepare(*trio)):
+        new, old = evaluate(case, convention="tang"), evaluate(case, convention="tang2022")
+        assert {m for m in METRICS if new[m] != old[m]} == TANG_2023
+
+
+def test_tang_conventions_relate_as_documented(shared):
+    p = tang_row(shared, "07", "SeAFusion")              # a colour result: the toolbox scores its rgb2gray plane
+    grey = M._toolbox(p)
+    assert grey.f.shape == (1, *p.shape) and np.array_equal(grey.f, np.round(grey.f))
+    g = (grey.f[0].astype(np.uint8), grey.a[0].astype(np.uint8), grey.b[0].astype(np.uint8))
+    new, old = evaluate(p, convention="tang"), evaluate(p, convention="tang2022")
+    vifb, paper = evaluate(*g), evaluate(*g, convention="paper")
+    assert new["sd"] == pytest.approx(vifb["sd"], rel=1e-12) and old["sd"] < new["sd"] / 2
+    assert new["vif"] == pytest.approx(vifb["vif"], rel=1e-12) and old["vif"] != pytest.approx(new["vif"], rel=0.01)
+    assert new["qabf"] == pytest.approx(vifb["qabf"], rel=1e-9)         # on 0..255 integers: the textbook Qabf
+    assert new["sf"] == pytest.approx(255 * old["sf"], rel=1e-12)
+    assert new["psnr"] == pytest.approx(paper["psnr"] + 20 * math.log10(255), rel=1e-12)
+    assert new["mse"] == pytest.approx(paper["mse"] / 255 ** 2, rel=1e-12)
+    for m in ("en", "ag", "cc", "scd"):
+        assert new[m] == pytest.approx(vifb[m], rel=1e-12), m
+    for m in ("ssim", "ms_ssim", "rmse", "qcb", "qcv", "fmi", "nabf", "ce", "ei"):   # outside the toolbox's 11
+        assert new[m] == pytest.approx(paper[m], rel=1e-9), m
+
+
+def test_tang_scores_the_rgb2gray_plane(trio):
+    f, a, b = trio                                        # colour result, grey and colour sources
+    assert M.RGB2GRAY == pytest.approx([0.2989, 0.5870, 0.1140], abs=1e-4)
+
+    def rgb2gray(x: np.ndarray) -> np.ndarray:
+        return x if x.ndim == 2 else np.floor(x.astype(np.float64) @ M.RGB2GRAY + 0.5).astype(np.uint8)
+    for conv in ("tang", "tang2022"):
+        assert evaluate(f, a, b, convention=conv) == pytest.approx(
+            evaluate(rgb2gray(f), a, rgb2gray(b), convention=conv), rel=1e-12), conv
+    g = f[..., 0]
+    assert evaluate(np.stack([g] * 3, -1), a, a, convention="tang") == evaluate(g, a, a, convention="tang")
+
+
+def test_tang2022_sd_saturates():
+    img = np.zeros((20, 20), np.uint8)
+    img[:, 10:] = 255
+    # mean 127.5: uint8(0 - 127.5) = 0, uint8(255 - 127.5) = 128, whose square saturates at 255
+    assert M.sd(img, img, img, convention="tang2022") == pytest.approx(math.sqrt(255 / 2))
+    assert M.sd(img, img, img, convention="tang") == pytest.approx(127.5)
+    small = np.tile(np.array([100, 102], np.uint8), (20, 10))       # deviations of -1 (clipped to 0) and +1
+    assert M.sd(small, small, small, convention="tang2022") == pytest.approx(math.sqrt(1 / 2))
+
+
+def test_tang_mi_merges_levels_254_and_255():
+    img = (np.indices((20, 20)).sum(0) % 2 + 254).astype(np.uint8)   # a checkerboard of 254 and 255
+    assert M.mi(img, img, img, convention="paper") == pytest.approx(2.0)    # 1 bit per source
+    assert M.mi(img, img, img, convention="tang2022") == pytest.approx(4.0)   # joint entropy 0: H(X) + H(F) each
+    low = img - 100
+    assert M.mi(low, low, low, convention="tang") == pytest.approx(2.0)
+
+
+def test_tang_sf_divides_each_difference_by_its_own_count():
+    img = np.tile(np.array([0, 100], np.uint8), (20, 12))          # 20 x 24 vertical stripes of width 1
+    assert M.sf(img, img, img, convention="tang") == pytest.approx(100.0)          # 23 of 23 differences per row
+    assert M.sf(img, img, img, convention="tang2022") == pytest.approx(100 / 255)
+    assert M.sf(img, img, img) == pytest.approx(100 * math.sqrt(23 / 24))          # VIFB: over all M N
+
+
+def test_tang2022_vif_saturates_only_bright_products():
+    dark = [scene(seed=s) // 20 for s in (1, 2, 3)]                  # levels <= 12: every product <= 144
+    assert M.vif(*dark, convention="tang2022") == M.vif(*dark, convention="tang")
+    bright = [scene(seed=s) for s in (1, 2, 3)]
+    assert M.vif(*bright, convention="tang2022") != pytest.approx(M.vif(*bright, convention="tang"), rel=0.01)
+
+
+def test_tang2022_qabf_keeps_matlabs_rounding_residues():
+    """On [0, 1] data a Sobel response that is exactly 0 on integers can come out as a rounding residue, which
+    turns the orientation pi/2 into -pi/2 here; the golden test pins which residues MATLAB's conv2 order leaves."""
+    x = np.array([[[171.0, 86, 146], [38, 220, 115], [229, 203, 100]]])     # columns weigh (1, 2, 1) to 704 each
+    assert M._conv2_same(x, M._TOOLBOX_SOBEL_X)[0, 1, 1] == 0
+    gx, gy = (M._conv2_same(x / 255, h)[0, 1, 1] for h in (M._TOOLBOX_SOBEL_X, M._TOOLBOX_SOBEL_Y))
+    assert gx != 0 and abs(gx) < 1e-15
+    assert M._orientation(gx, gy, math.pi / 2) == pytest.approx(-math.pi / 2)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (1, 12, 14)).astype(np.float64)
+    pad = np.pad(img[0], 1)
+    for h in (M._TOOLBOX_SOBEL_X, M._TOOLBOX_SOBEL_Y):          # conv2 'same' = correlation with the flipped kernel
+        flipped = h[::-1, ::-1]
+        ref = sum(flipped[i, j] * pad[i:i + 12, j:j + 14] for i in range(3) for j in range(3))
+        assert np.array_equal(M._conv2_same(img, h)[0], ref)
+
+
+@pytest.mark.parametrize("convention", ["tang", "tang2022"])
+def test_tang_degenerate_inputs_stay_finite(convention):
+    rng = np.random.default_rng(3)
+    for f, a, b in [(np.full((20, 24), v, np.uint8),) * 3 for v in (0, 255)] + [
+            tuple(rng.integers(0, 256, (17, 19, 3), dtype=np.uint8) for _ in range(3))]:
+        got = evaluate(f, a, b, convention=convention)
+        assert all(math.isfinite(v) for v in got.values()), got
+
+
+def test_conventions_are_listed_with_a_description():
+    assert list(CONVENTIONS) == ["vifb", "paper", "tang", "tang2022"]
+    with pytest.raises(GifnetError, match="'tang2022' .*2022"):
+        evaluate(*[scene()] * 3, metrics=["en"], convention="Tang")
+
+
 # ---------------------------------------------------------------------------------------------- table, API
-def test_table_has_19_metrics_with_directions():
+def test_table_has_20_metrics_with_directions():
     assert list(METRICS) == ["en", "sd", "sf", "ag", "mi", "fmi", "scd", "vif", "qabf", "nabf", "ssim", "ms_ssim",
-                             "cc", "psnr", "rmse", "ce", "ei", "qcb", "qcv"]
+                             "cc", "psnr", "rmse", "mse", "ce", "ei", "qcb", "qcv"]
     lower = {m for m, (fn, higher) in METRICS.items() if not higher}
-    assert lower == {"nabf", "rmse", "ce", "qcv"}
+    assert lower == {"nabf", "rmse", "mse", "ce", "qcv"}
     for name, (fn, _) in METRICS.items():
         assert fn.__name__ == name and len(fn.__doc__) > 200, name
+        assert '"tang' in fn.__doc__, f"{name}: the docstring must say what the tang conventions compute"
 
 
 def test_evaluate_returns_all_finite(trio_scores):
@@ -128,6 +270,7 @@ def test_evaluate_returns_all_finite(trio_scores):
 def test_resolve_names():
     assert resolve(["Mutinf", "SSIM", "ms-ssim"]) == ["mi", "ssim", "ms_ssim"]
     assert resolve("qcv, en") == ["en", "qcv"]
+    assert resolve(list(TANG_NAMES)) == [m for m in METRICS if m in TANG_NAMES.values()] and len(TANG_NAMES) == 11
     with pytest.raises(GifnetError, match="unknown metric 'bogus'"):
         resolve(["bogus"])
 
@@ -188,7 +331,7 @@ def test_identical_inputs():
     levels = np.bincount(a.ravel(), minlength=256) / a.size
     h = -sum(p * math.log(p) for p in levels if p > 0)
     expected = {"mi": 2 * h, "fmi": 1.0, "scd": 0.0, "vif": 2.0, "nabf": 0.0, "ssim": 2.0, "ms_ssim": 2.0, "cc": 1.0,
-                "psnr": psnr_cap(*a.shape), "rmse": 0.0, "ce": 0.0, "qcb": 1.0, "qcv": 0.0}
+                "psnr": psnr_cap(*a.shape), "rmse": 0.0, "mse": 0.0, "ce": 0.0, "qcb": 1.0, "qcv": 0.0}
     for m, v in expected.items():
         assert got[m] == pytest.approx(v, abs=1e-9), m
     # Qabf's sigmoids top out at Tg * Ta / ((1 + e^-7.5) (1 + e^-4.4)) for perfectly preserved edges
@@ -204,7 +347,8 @@ def test_constant_images_give_documented_values(value):
     got = evaluate(c, c, c)
     assert all(math.isfinite(v) for v in got.values())
     expected = {"en": 0, "sd": 0, "sf": 0, "ag": 0, "ei": 0, "mi": 0, "fmi": 1, "scd": 0, "vif": 0, "nabf": 0,
-                "ssim": 2, "ms_ssim": 2, "cc": 0, "psnr": psnr_cap(32, 40), "rmse": 0, "ce": 0, "qcb": 1, "qcv": 0}
+                "ssim": 2, "ms_ssim": 2, "cc": 0, "psnr": psnr_cap(32, 40), "rmse": 0, "mse": 0, "ce": 0, "qcb": 1,
+                "qcv": 0}
     assert {m: got[m] for m in expected} == pytest.approx(expected)
     # zero padding makes the frame of a non-black constant image an edge, preserved perfectly; black has none
     assert got["qabf"] == (0.0 if value == 0 else pytest.approx(0.9753, abs=2e-4))
