@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .errors import GifnetError
 from .image import list_images
-from .metrics import METRICS, evaluate, prepare, resolve
+from .metrics import CONVENTIONS, METRICS, evaluate, prepare, resolve
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,8 @@ def summary_markdown(scores: Scores) -> str:
             cells.append(f"**{cell}**" if i == best[j] and len(scores.methods) > 1 else cell)
         lines.append(f"| {m} {arrow(m)} | {' | '.join(cells)} |")
     note = (f"\n{len(scores.images)} image(s); mean ± std (sample) over images; ↑ higher is better, "
-            f"↓ lower is better; best per metric in bold. Metric conventions: {scores.convention!r} (see gifnet.metrics).\n")
+            f"↓ lower is better; best per metric in bold. Metric conventions: {scores.convention!r} "
+            f"({CONVENTIONS.get(scores.convention, 'unknown')}; see gifnet.metrics).\n")
     return "\n".join(lines) + "\n" + note
 
 
@@ -296,8 +297,12 @@ EPILOG = """examples:
   gifnet evaluate --a ir/ --b vis/ --fused all/ --pattern "{name}_ADF" --fused all/ --pattern "{name}_CBF" \
       --name ADF --name CBF --metrics qabf,ssim,mi                             one folder, names with suffixes
 writes report/scores.csv (per image), report/summary.md (mean ± std, best in bold) and report/metrics.png.
-metrics: """ + ", ".join(METRICS) + """ (default: all); conventions: vifb (default, the VIFB benchmark's values)
-or paper (see gifnet.metrics)."""
+metrics: """ + ", ".join(METRICS) + """ (default: all).
+conventions (--convention; default vifb; see gifnet.metrics):
+""" + "".join(f"  {c:<10} {d}\n" for c, d in CONVENTIONS.items()) + (
+    "a paper's numbers compare with ours only under the convention the paper used: numbers from Tang's "
+    "Metric_TNO.xlsx\nor his toolbox before March 2023 need tang2022 (gifnet evaluate --a ir/ --b vi/ --fused ours/ "
+    "--convention tang2022),\nhis toolbox since then tang.")
 
 
 def add_arguments(p) -> None:
@@ -314,7 +319,8 @@ def add_arguments(p) -> None:
     p.add_argument("--task", default="auto", help="fusion task for --weights (ivif, mfif, meif, medical, ...)")
     p.add_argument("--save-fused", metavar="DIR", help="with --weights: also keep the results in DIR/<model>/")
     p.add_argument("--metrics", help="comma-separated metric names (default: all)")
-    p.add_argument("--convention", default="vifb", choices=["vifb", "paper"], help="metric conventions")
+    p.add_argument("--convention", default="vifb", choices=list(CONVENTIONS),
+                   help="metric conventions: vifb (default), paper, tang2022 or tang (see below)")
     p.add_argument("-o", "--output", default="evaluation", help="report folder (default ./evaluation)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in --output")
 

@@ -96,6 +96,26 @@ def test_cli_scores_folders(data, tmp_path, capsys):
     assert main(args + ["--overwrite"]) == 0
 
 
+def test_cli_convention_is_applied_and_reported(data, tmp_path, capsys):
+    base = ["evaluate", "--a", str(data / "a"), "--b", str(data / "b"), "--fused", str(data / "good"),
+            "--metrics", "psnr,MSE,sd"]
+    values = {}
+    for conv in ("vifb", "paper", "tang2022", "tang"):
+        out = tmp_path / conv
+        assert main(base + ["--convention", conv, "-o", str(out)]) == 0
+        assert f"Metric conventions: '{conv}' (" in (out / "summary.md").read_text()
+        with open(out / "scores.csv", newline="") as fh:
+            values[conv] = [{k: float(r[k]) for k in ("psnr", "mse", "sd")} for r in csv.DictReader(fh)]
+    capsys.readouterr()
+    for new, old, paper in zip(values["tang"], values["tang2022"], values["paper"]):
+        assert new["psnr"] == old["psnr"] and new["mse"] == old["mse"] and new["sd"] != old["sd"]
+        assert new["psnr"] > paper["psnr"] + 40 and new["mse"] < 1            # [0, 1] data, peak 255
+    assert "Linfeng Tang" in (tmp_path / "tang2022" / "summary.md").read_text()
+    with pytest.raises(SystemExit):
+        main(base + ["--convention", "matlab", "-o", str(tmp_path / "x")])
+    assert "invalid choice: 'matlab'" in capsys.readouterr().err
+
+
 def test_pattern_matches_suffixed_names(data, tmp_path):
     for p in (data / "good").iterdir():
         p.rename(p.with_name(f"{p.stem}_avg{p.suffix}"))
