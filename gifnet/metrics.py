@@ -791,10 +791,11 @@ def qabf(fused, a=None, b=None, convention: str = "vifb") -> float:
     Conventions "vifb" and "paper" compute this; so does "tang", on the toolbox's grey plane (its current code
     passes grey levels 0..255, where the Sobel responses are exact integers). "tang2022" reproduces the published
     numbers, not the textbook value: its 2022 code ran on [0, 1] data (`im2double`), where two things change.
-    (1) The rule G = g_F where g_A = g_F is not scale-free: g_F / 255 there, a tiny G that scores an exactly kept
-    edge near 0. (2) Sobel sums of non-integers leave rounding residues (about 1e-17) where the true response is 0,
-    which turn the orientation of a flat direction from pi/2 into anything, e.g. -pi/2, and make equal strengths
-    unequal. Both are reproduced exactly by adding the kernel's terms in the order MATLAB's `conv2` does (kernel
+    (1) The rule G = g_F where g_A = g_F is not scale-free: on [0, 1] data g_F is below 0.5 for all but strong edges
+    (integer Sobel strength under 128), so an edge kept at exactly its strength scores near 0, not 1. (2) Sobel sums
+    of non-integers leave rounding residues (about 1e-17) where the true response is 0, which turn the orientation
+    of a flat direction from pi/2 into anything, e.g. -pi/2, and make equal strengths unequal. Both are reproduced
+    exactly by adding the kernel's terms in the order MATLAB's `conv2` does (kernel
     column by column); the toolbox's values are matched to about 1e-15.
     """
     p = _view(fused, a, b, convention)
