@@ -193,7 +193,7 @@ def _run_fuse_ms(args) -> int:
 def _add_evaluate(sub) -> None:
     from .evaluate import EPILOG, add_arguments
 
-    p = sub.add_parser("evaluate", help="score fused results (or models) with 19 fusion metrics: CSV, Markdown, plot",
+    p = sub.add_parser("evaluate", help="score fused results (or models) with 20 fusion metrics: CSV, Markdown, plot",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     p.set_defaults(handler=_run_evaluate)

@@ -44,13 +44,21 @@ class GIFNetConfig:
     num_heads: int = 2          # attention heads (head dim 49)
     window: int = 8             # attention window side (64 tokens)
     mlp_ratio: int = 2          # MLP hidden = 196
-    depth: int = 2              # transformer blocks (block i is shifted by window/2 when i is odd)
+    depth: int = 2              # transformer blocks (block i is shifted by `shift` when i is odd)
     bias_hidden: int = 256      # relative-position bias MLP width
     min_size: int = 8           # smallest H or W the network accepts
+    frame_multiple: int = 4     # the transformer mirror-pads H and W (right/bottom) to a multiple of this
+    dw_kernel: int = 5          # side of the depthwise convolution applied to the attention's values
 
     @property
     def dim(self) -> int:
+        """Channels of the shared features F and of the transformer: the pair plus three encoder layers."""
         return 2 * self.in_channels + 3 * self.enc_channels
+
+    @property
+    def shift(self) -> int:
+        """How far the windows of odd blocks are shifted (half a window)."""
+        return self.window // 2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -166,6 +174,10 @@ class ConvDecoder(nn.Sequential):
             c = w
         super().__init__(*layers, conv3x3_reflect(c, 1), nn.Tanh())
 
+    def convs(self) -> list[nn.Conv2d]:
+        """The convolutions in order (a ReLU follows each but the last, which is followed by tanh)."""
+        return [m for m in self if isinstance(m, nn.Conv2d)]
+
 
 class RLN(nn.Module):
     """Re-scaled LayerNorm over (C,H,W) of each sample. Returns the normalised map and a per-channel rescale and rebias
@@ -222,7 +234,7 @@ class Branch(nn.Module):
         self.norm = RLN(d)
         self.qk = nn.Conv2d(d, 2 * d, 1)
         self.v = nn.Conv2d(d, d, 1)
-        self.dwconv = ReflectConv2d(d, d, 5, groups=d)
+        self.dwconv = ReflectConv2d(d, d, cfg.dw_kernel, groups=d)
         self.proj = nn.Conv2d(d, d, 1)
         self.mlp = nn.Sequential(nn.Conv2d(d, cfg.mlp_ratio * d, 1), nn.ReLU(), nn.Conv2d(cfg.mlp_ratio * d, d, 1))
 
@@ -236,18 +248,27 @@ def window_pads(h: int, w: int, window: int, shift: int) -> tuple[int, int, int,
     return 0, pad_r, 0, pad_b
 
 
+def partition(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(N, H, W, C) maps with H, W multiples of `window` -> (N * windows, window^2, C) tokens, windows and tokens
+    row-major. From channels-last memory this copies runs of window * C values."""
+    return rearrange(x, "n (wy p1) (wx p2) c -> (n wy wx) (p1 p2) c", p1=window, p2=window)
+
+
+def unpartition(t: torch.Tensor, n: int, h: int, window: int) -> torch.Tensor:
+    """Inverse of `partition`: (N * windows, window^2, C) tokens -> (N, H, W, C)."""
+    return rearrange(t, "(n wy wx) (p1 p2) c -> n (wy p1) (wx p2) c", n=n, wy=h // window, p1=window, p2=window)
+
+
 def to_windows(x: torch.Tensor, window: int, shift: int) -> torch.Tensor:
-    """(N,C,H,W) -> (N * windows, window^2, C) tokens of the reflection-padded map (windows and tokens row-major).
-    A channels-last map is copied in runs of window * C values."""
+    """(N,C,H,W) -> (N * windows, window^2, C) tokens of the reflection-padded map (see `window_pads`)."""
     x = reflect_pad(x, window_pads(*x.shape[-2:], window, shift))
-    return rearrange(x, "n c (wy p1) (wx p2) -> (n wy wx) (p1 p2) c", p1=window, p2=window)
+    return partition(x.permute(0, 2, 3, 1), window)
 
 
 def from_windows(t: torch.Tensor, n: int, h: int, w: int, window: int, shift: int) -> torch.Tensor:
     """Inverse of `to_windows`, cropped back to (N,C,H,W) (a channels-last map)."""
     left, _, top, bottom = window_pads(h, w, window, shift)
-    x = rearrange(t, "(n wy wx) (p1 p2) c -> n (wy p1) (wx p2) c", n=n, wy=(h + top + bottom) // window,
-                  p1=window, p2=window)
+    x = unpartition(t, n, h + top + bottom, window)
     return x[:, top:top + h, left:left + w].permute(0, 3, 1, 2)
 
 
@@ -299,8 +320,14 @@ class _WindowAttention(torch.autograd.Function):
 
 def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
                      heads: int) -> torch.Tensor:
-    """Multi-head attention inside windows: q, k, v (B, T, C) tokens, bias (heads, T, T) -> (B, T, C)."""
-    return _WindowAttention.apply(q, k, v, bias, heads)
+    """Multi-head attention inside windows: q, k, v (B, T, C) tokens (views are fine), bias (heads, T, T) -> (B, T, C).
+    Without gradients, PyTorch's fused attention (a (1, heads, T, T) mask keeps it on the fused CPU kernel; a 3-d one
+    does not); with them, `_WindowAttention`."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias)):
+        return _WindowAttention.apply(q, k, v, bias, heads)
+    split = lambda t: rearrange(t, "b t (heads d) -> b heads t d", heads=heads)   # noqa: E731
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=bias.to(q.dtype)[None])
+    return rearrange(out, "b heads t d -> b t (heads d)")
 
 
 class Block(nn.Module):
@@ -360,17 +387,19 @@ class TwoBranchTransformer(nn.Module):
         d = cfg.dim
         self.embed_ivif = conv3x3_reflect(d, d)
         self.embed_mfif = conv3x3_reflect(d, d)
-        self.blocks = nn.ModuleList([Block(cfg, shift=(cfg.window // 2) * (i % 2)) for i in range(cfg.depth)])
+        self.blocks = nn.ModuleList([Block(cfg, shift=cfg.shift * (i % 2)) for i in range(cfg.depth)])
         self.gate_ivif = nn.Parameter(torch.zeros(1))   # how much MFIF feeds IVIF (mode "ivif")
         self.gate_mfif = nn.Parameter(torch.zeros(1))   # how much IVIF feeds MFIF (mode "mfif")
         self.unembed = conv3x3_reflect(d, d)
+        self.frame_multiple = cfg.frame_multiple
 
     def forward(self, f_ivif: torch.Tensor, f_mfif: torch.Tensor, mode: str = "mfif",
                 detach_other: bool = False) -> torch.Tensor:
         if mode not in ("ivif", "mfif"):
             raise ValueError(f"mode must be 'ivif' or 'mfif', got {mode!r}")
         h, w = f_ivif.shape[-2:]
-        pad = (0, (-w) % 4, 0, (-h) % 4)                                   # right/bottom to a multiple of 4
+        m = self.frame_multiple
+        pad = (0, (-w) % m, 0, (-h) % m)                                   # right/bottom to a multiple of 4
         f_main, f_other = (f_mfif, f_ivif) if mode == "mfif" else (f_ivif, f_mfif)
         embed_main, embed_other = ((self.embed_mfif, self.embed_ivif) if mode == "mfif"
                                    else (self.embed_ivif, self.embed_mfif))
@@ -496,6 +525,12 @@ class GIFNet(nn.Module, PyTorchModelHubMixin,
         """The model card (gifnet/card.py); `kwargs` are the template's optional fields."""
         kwargs.setdefault("citation", CITATION)
         return super().generate_model_card(*args, **kwargs)
+
+
+# Parameters the inference path (`GIFNet.forward`, mode "mfif") never reads: the reconstruction branch, the IVIF-main
+# gate and block 1's IVIF branch train the network only. Every other parameter is read by the tiled engine
+# (gifnet.tiling.Prepared records what it reads; tests/test_tiling.py checks the two sets partition the parameters).
+TRAINING_ONLY = ("reconstruction.", "transformer.gate_ivif", "transformer.blocks.1.ivif.")
 
 
 # ------------------------------------------------------------------------------------------- the authors' checkpoint

@@ -43,10 +43,9 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 
 from .errors import GifnetError
-from .model import GIFNet
+from .model import TRAINING_ONLY, GIFNet, partition, unpartition, window_attention
 
 log = logging.getLogger(__name__)
 
@@ -199,29 +198,31 @@ def mlp_(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, 
 
 
 def to_windows(x: torch.Tensor, window: int) -> torch.Tensor:
-    """(h, w, C) with sides multiples of `window` -> (windows, window^2 tokens, C), windows and tokens row-major."""
-    return rearrange(x, "(wy p1) (wx p2) c -> (wy wx) (p1 p2) c", p1=window, p2=window).contiguous()
+    """(h, w, C) with sides multiples of `window` -> (windows, window^2 tokens, C) (`gifnet.model.partition`)."""
+    return partition(x[None], window).contiguous()
 
 
 def from_windows(x: torch.Tensor, h: int, window: int) -> torch.Tensor:
-    """Inverse of `to_windows` (a strided view; the consumer copies it)."""
-    return rearrange(x, "(wy wx) (p1 p2) c -> (wy p1) (wx p2) c", wy=h // window, p1=window, p2=window)
-
-
-def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-                     heads: int) -> torch.Tensor:
-    """Multi-head attention inside each window: q, k, v (windows, T, C) (views are fine), bias (heads, T, T)
-    -> (windows, T, C) contiguous. A (1, heads, T, T) mask keeps PyTorch on its fused CPU kernel (a 3-d one does not),
-    whose output, transposed back, is already contiguous."""
-    split = lambda t: rearrange(t, "n t (heads d) -> n heads t d", heads=heads)   # noqa: E731
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=bias[None])
-    return rearrange(out, "n heads t d -> n t (heads d)")
+    """Inverse of `to_windows` (`gifnet.model.unpartition`)."""
+    return unpartition(x, 1, h, window)[0]
 
 
 # ------------------------------------------------------------------------------------- weights in inference form
-def matrix(conv1x1: torch.nn.Conv2d) -> torch.Tensor:
-    """A 1x1 convolution's weight as the (C_in, C_out) matrix of x @ W."""
-    return conv1x1.weight[:, :, 0, 0].t()
+class ParameterReader:
+    """The model's parameters by name, detached, remembering which were read: `Prepared.consumed` is the declared
+    mapping from the engine's weights to the model (every parameter is read here or listed in model.TRAINING_ONLY)."""
+
+    def __init__(self, model: GIFNet):
+        self.model, self.params, self.read = model, dict(model.named_parameters()), set()
+
+    def __call__(self, name: str) -> torch.Tensor:
+        self.read.add(name)
+        return self.params[name].detach()
+
+    def module(self, name: str) -> torch.nn.Module:
+        """A sub-module to call as it is (its parameters all count as read)."""
+        self.read.update(n for n in self.params if n.startswith(name + "."))
+        return self.model.get_submodule(name)
 
 
 @dataclass
@@ -236,16 +237,18 @@ class BranchWeights:
     mlp: tuple[torch.Tensor, ...]
 
     @classmethod
-    def of(cls, br, outputs: str) -> "BranchWeights":
-        d = br.v.weight.shape[0]
-        w_qk, b_qk = matrix(br.qk), br.qk.bias
-        parts = {"q": (w_qk[:, :d], b_qk[:d]), "k": (w_qk[:, d:], b_qk[d:]), "v": (matrix(br.v), br.v.bias)}
-        n = br.norm
-        return cls(torch.cat([parts[c][0] for c in outputs], 1), torch.cat([parts[c][1] for c in outputs]),
-                   tuple(p.flatten() for p in (n.weight, n.bias, n.meta_scale.weight, n.meta_scale.bias,
-                                               n.meta_shift.weight, n.meta_shift.bias)),
-                   (br.dwconv.weight, br.dwconv.bias), (matrix(br.proj), br.proj.bias),
-                   (matrix(br.mlp[0]), br.mlp[0].bias, matrix(br.mlp[2]), br.mlp[2].bias))
+    def of(cls, read: ParameterReader, branch: str, outputs: str) -> "BranchWeights":
+        """`branch`: the model.Branch's name, e.g. "transformer.blocks.0.mfif"."""
+        p = lambda name: read(f"{branch}.{name}")                        # noqa: E731
+        matrix = lambda name: p(f"{name}.weight")[:, :, 0, 0].t()       # noqa: E731  a 1x1 conv as x @ W
+        w_qk, b_qk = matrix("qk"), p("qk.bias")
+        d = w_qk.shape[1] // 2
+        parts = {"q": (w_qk[:, :d], b_qk[:d]), "k": (w_qk[:, d:], b_qk[d:]), "v": (matrix("v"), p("v.bias"))}
+        norm = tuple(p(f"norm.{n}").flatten() for n in ("weight", "bias", "meta_scale.weight", "meta_scale.bias",
+                                                         "meta_shift.weight", "meta_shift.bias"))
+        return cls(torch.cat([parts[c][0] for c in outputs], 1), torch.cat([parts[c][1] for c in outputs]), norm,
+                   (p("dwconv.weight"), p("dwconv.bias")), (matrix("proj"), p("proj.bias")),
+                   (matrix("mlp.0"), p("mlp.0.bias"), matrix("mlp.2"), p("mlp.2.bias")))
 
     def fold(self, mean: float, std: float, dtype: torch.dtype) -> "Folded":
         """Fold RLN with statistics (mean, std) into the projections (in float64, then cast):
@@ -275,37 +278,47 @@ class Folded:
 
 
 class Prepared:
-    """The inference path's weights, cast to `dtype`, with the exact algebraic folds described in the module doc."""
+    """The inference path's weights, cast to `dtype`, with the exact algebraic folds described in the module doc, and
+    the network's geometry (from model.config). `consumed`: the names of the model parameters read."""
 
     def __init__(self, model: GIFNet, dtype: torch.dtype):
         cfg = model.config
         self.dtype, self.dim, self.heads, self.window = dtype, cfg.dim, cfg.num_heads, cfg.window
+        self.shift, self.frame_multiple, self.dw_reach = cfg.shift, cfg.frame_multiple, cfg.dw_kernel // 2
         if cfg.depth != 2:
             raise GifnetError(f"tiled inference supports the release's depth-2 transformer, got depth {cfg.depth}")
-        d64 = lambda t: t.detach().double()                            # noqa: E731
-        cast = lambda t: as_weight(t, dtype)                           # noqa: E731
-        self.encoder = [(cast(c.weight), cast(c.bias)) for c in model.encoder.convs]
-        tr = model.transformer
-        self.embed = (cast(torch.cat([tr.embed_ivif.weight, tr.embed_mfif.weight])),     # out: [ivif | mfif]
-                      cast(torch.cat([tr.embed_ivif.bias, tr.embed_mfif.bias])))
-        b0, b1 = tr.blocks
-        self.block0 = {"mfif": BranchWeights.of(b0.mfif, "qkv"), "ivif": BranchWeights.of(b0.ivif, "kv")}
-        self.block1 = BranchWeights.of(b1.mfif, "qkv")
-        self.bias0, self.bias1 = cast(b0.rel_bias()), cast(b1.rel_bias())
-        self.gate = float(tr.gate_mfif.detach())
-        self.eps = (b0.mfif.norm.eps, b0.ivif.norm.eps, b1.mfif.norm.eps)
+        p = ParameterReader(model)
+        d64 = lambda t: t.double()                                      # noqa: E731
+        cast = lambda t: as_weight(t, dtype)                            # noqa: E731
+        conv = lambda name: (cast(p(f"{name}.weight")), cast(p(f"{name}.bias")))   # noqa: E731
+        self.encoder = [conv(f"encoder.convs.{i}") for i in range(len(model.encoder.convs))]
+        t = "transformer."
+        self.embed = (cast(torch.cat([p(t + "embed_ivif.weight"), p(t + "embed_mfif.weight")])),  # out: [ivif | mfif]
+                      cast(torch.cat([p(t + "embed_ivif.bias"), p(t + "embed_mfif.bias")])))
+        self.block0 = {"mfif": BranchWeights.of(p, t + "blocks.0.mfif", "qkv"),
+                       "ivif": BranchWeights.of(p, t + "blocks.0.ivif", "kv")}     # borrows the MFIF query
+        self.block1 = BranchWeights.of(p, t + "blocks.1.mfif", "qkv")             # IVIF half never reaches the output
+        self.bias0, self.bias1 = (cast(p.module(f"{t}blocks.{i}.rel_bias")().detach()) for i in (0, 1))
+        self.gate = float(p(t + "gate_mfif"))
+        self.eps = tuple(model.get_submodule(f"{t}blocks.{b}.{br}.norm").eps for b, br in ((0, "mfif"), (0, "ivif"),
+                                                                                         (1, "mfif")))
         # decoder: squeeze(cat(F, T)) = F @ W_F + T @ W_T, and T @ W_T = (W_T o unembed)(x): one 3x3 conv
-        dec = model.decoder
-        w_sq = d64(dec.squeeze.weight[:, :, 0, 0])                       # (98 out, 196 in)
+        w_sq = d64(p("decoder.squeeze.weight")[:, :, 0, 0])              # (98 out, 196 in)
         w_f, w_t = w_sq[:, :self.dim], w_sq[:, self.dim:]
         self.squeeze_f = cast(w_f.t())
-        self.unembed = (cast(torch.einsum("oc,cikl->oikl", w_t, d64(tr.unembed.weight))),
-                        cast(w_t @ d64(tr.unembed.bias)))
+        self.unembed = (cast(torch.einsum("oc,cikl->oikl", w_t, d64(p(t + "unembed.weight")))),
+                        cast(w_t @ d64(p(t + "unembed.bias"))))
         # expand (1x1, no bias) followed by the first 3x3 conv: one 3x3 conv (1x1 convs commute with mirroring)
-        convs = [m for m in dec.decoder if isinstance(m, torch.nn.Conv2d)]
-        w_e = d64(dec.expand.weight[:, :, 0, 0])                         # (128 out, 98 in)
-        first = (cast(torch.einsum("ockl,ci->oikl", d64(convs[0].weight), w_e)), cast(convs[0].bias))
-        self.decoder = [first] + [(cast(c.weight), cast(c.bias)) for c in convs[1:]]
+        names = [f"decoder.decoder.{i}" for i, m in enumerate(model.decoder.decoder) if m in model.decoder.decoder.convs()]
+        w_e = d64(p("decoder.expand.weight")[:, :, 0, 0])                # (128 out, 98 in)
+        first = (cast(torch.einsum("ockl,ci->oikl", d64(p(names[0] + ".weight")), w_e)), cast(p(names[0] + ".bias")))
+        self.decoder = [first] + [conv(n) for n in names[1:]]
+        self.consumed = frozenset(p.read)
+
+
+def training_only(name: str) -> bool:
+    """Whether a model parameter is one the inference path never reads (model.TRAINING_ONLY)."""
+    return name.startswith(TRAINING_ONLY)
 
 
 # ------------------------------------------------------------------------------------------------ the three passes
@@ -346,7 +359,7 @@ class Runner:
     def __init__(self, net: Prepared, src: torch.Tensor):
         h, w = src.shape[:2]
         self.net, self.d = net, net.dim
-        self.frame, self.frame4 = (h, w), (h + (-h) % 4, w + (-w) % 4)
+        self.frame, self.frame4 = (h, w), frame4(h, w, net.frame_multiple)
         self.src = Patch(src, Box(0, h, 0, w), self.frame)
         self.b0: dict[str, Folded] = {}      # block 0's branches, RLN folded: set after pass 1
         self.b1: Optional[Folded] = None     # block 1's MFIF branch: set after pass 2
@@ -379,7 +392,7 @@ class Runner:
         order (windows of wbox, T, [q] k v) so that another branch can borrow the query."""
         d, fr4, win = self.d, self.frame4, self.net.window
         proj = Patch(linear(x, br.w_in, br.b_in), need, fr4)                   # [q] k v, RLN folded in
-        y = conv(proj.take(box.grow(2))[..., -d:], *br.dwconv, groups=d)     # depthwise 5x5 on v
+        y = conv(proj.take(box.grow(self.net.dw_reach))[..., -d:], *br.dwconv, groups=d)     # depthwise 5x5 on v
         qkv = to_windows(proj.take(wbox), win)
         del proj                                                                # (peak memory)
         q = (qkv if query is None else query)[..., :d]
@@ -395,7 +408,7 @@ class Runner:
         """Block 0 (unshifted windows) in MFIF-main mode on `box` of the transformer frame: both branches, the IVIF one
         attending with the MFIF query, then x_mfif + gate * x_ivif."""
         wbox = box.snap(self.net.window, 0)
-        need = wbox.hull(box.grow(2)).mirrored(self.frame4)
+        need = wbox.hull(box.grow(self.net.dw_reach)).mirrored(self.frame4)
         x = embedded(need).take(need)
         d = self.d
         x_m, proj_m = self.attend(x[..., d:], need, box, wbox, self.b0["mfif"], self.net.bias0)
@@ -404,9 +417,8 @@ class Runner:
 
     def block1(self, block0: Provider, box: Box) -> Patch:
         """Block 1 (windows shifted by half a window), MFIF branch only, on `box` of the transformer frame."""
-        w = self.net.window
-        wbox = box.snap(w, w // 2)
-        need = wbox.hull(box.grow(2)).mirrored(self.frame4)
+        wbox = box.snap(self.net.window, self.net.shift)
+        need = wbox.hull(box.grow(self.net.dw_reach)).mirrored(self.frame4)
         x, _ = self.attend(block0(need).take(need), need, box, wbox, self.b1, self.net.bias1)
         return Patch(x, box, self.frame4)
 
@@ -568,8 +580,10 @@ ONE_WORKER = 1.8                 # cost of one tile at a time on all threads vs 
                                  # measured, fp32 without kept passes: 256-px tiles on one worker were 1.8x slower)
 
 
-def frame4(h: int, w: int) -> tuple[int, int]:
-    return h + (-h) % 4, w + (-w) % 4
+def frame4(h: int, w: int, multiple: int = 4) -> tuple[int, int]:
+    """The transformer's frame: (h, w) mirror-padded right/bottom to a multiple of `multiple` (the config's
+    frame_multiple; the planner's estimates use the release's 4)."""
+    return h + (-h) % multiple, w + (-w) % multiple
 
 
 def _tile_area(h: int, w: int, tile: int, keep: tuple[str, ...]) -> tuple[int, int]:

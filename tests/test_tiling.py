@@ -15,8 +15,9 @@ from PIL import Image
 
 from gifnet.errors import GifnetError
 from gifnet.hub import load_model
-from gifnet.model import GIFNet
-from gifnet.tiling import DEFAULT_TILE, Box, Patch, Plan, cost, estimate, grid, infer, make_plan, mirror
+from gifnet.model import GIFNet, GIFNetConfig
+from gifnet.tiling import (DEFAULT_TILE, Box, Patch, Plan, Prepared, cost, estimate, grid, infer, make_plan, mirror,
+                           training_only)
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY_CASES = ["ivif_llvip_crop", "medical_pet_mri", "meif_over_under", "mfif_near_far", "nirvis", "remote_ms1_pan"]
@@ -131,20 +132,65 @@ def test_tiled_equals_full_frame_real_image_odd_size(official, shared):
         assert grey_levels(infer(official, a, b, tile=tile), full) <= 0.05
 
 
-def test_engine_equals_reference_model_with_other_weights():
-    """Random weights and a non-trivial gate: the folds (RLN, unembed + squeeze, expand + first conv) are algebra, not
-    properties of one checkpoint."""
-    torch.manual_seed(3)
-    model = GIFNet().eval()
+def random_model(seed: int = 3, config: GIFNetConfig | None = None) -> GIFNet:
+    """Random weights, larger than the initialisation's, and a non-trivial gate."""
+    torch.manual_seed(seed)
+    model = GIFNet(config).eval()
     with torch.no_grad():
         model.transformer.gate_mfif.fill_(0.7)
         for p in model.parameters():
             p.mul_(1.5)
-    a, b = torch.rand(2, 1, 1, 45, 70)
+    return model
+
+
+@pytest.mark.parametrize("hw", [(45, 70), (8, 8), (37, 53), (9, 130), (66, 45)])
+def test_engine_equals_reference_model_with_random_weights(hw):
+    """The engine against model.forward, without ../shared: the folds (RLN, unembed + squeeze, expand + first conv)
+    are algebra, not properties of one checkpoint; tiles, halos and kept/recomputed passes change nothing."""
+    model = random_model()
+    a, b = torch.rand(2, 1, 1, *hw)
     with torch.no_grad():
         ref = model(a, b)[0, 0].numpy()
     assert grey_levels(infer(model, a[0, 0], b[0, 0], tile="full"), ref) <= 0.05
-    assert grey_levels(infer(model, a[0, 0], b[0, 0], tile=16), ref) <= 0.05
+    for tile, keep in ((16, ALL_KEEPS[0]), (24, ALL_KEEPS[1]), (16, ALL_KEEPS[2])):
+        assert grey_levels(infer(model, a[0, 0], b[0, 0], plan=Plan(tile, keep)), ref) <= 0.05
+
+
+def test_engine_follows_the_model_config():
+    """Geometry comes from the model's config: other window, shift, frame multiple, depthwise kernel and widths."""
+    cfg = GIFNetConfig(enc_channels=8, num_heads=1, window=4, frame_multiple=8, dw_kernel=3, bias_hidden=16)
+    model = random_model(4, cfg)
+    a, b = torch.rand(2, 1, 1, 29, 38)
+    with torch.no_grad():
+        ref = model(a, b)[0, 0].numpy()
+    assert grey_levels(infer(model, a[0, 0], b[0, 0], tile="full"), ref) <= 0.05
+    assert grey_levels(infer(model, a[0, 0], b[0, 0], plan=Plan(16, ())), ref) <= 0.05
+
+
+def test_every_parameter_is_read_by_the_engine_or_training_only():
+    """The engine's declared mapping (the parameters `Prepared` reads) and model.TRAINING_ONLY partition the model's
+    parameters: a parameter added to the network cannot be silently ignored by the fast path."""
+    model = GIFNet()
+    names = {n for n, _ in model.named_parameters()}
+    consumed = Prepared(model, torch.float32).consumed
+    only_training = {n for n in names if training_only(n)}
+    assert consumed | only_training == names
+    assert not consumed & only_training
+
+
+def test_training_only_parameters_do_not_change_inference():
+    """model.TRAINING_ONLY is true of the reference model: perturbing those parameters leaves model(a, b) unchanged,
+    while perturbing any other parameter tensor changes it."""
+    model = random_model(5)
+    a, b = torch.rand(2, 1, 1, 24, 24)
+    with torch.no_grad():
+        ref = model(a, b)
+        for name, p in model.named_parameters():
+            saved = p.clone()
+            p.add_(torch.randn_like(p) * 0.5 + 0.5)
+            changed = not torch.equal(model(a, b), ref)
+            p.copy_(saved)
+            assert changed != training_only(name), name
 
 
 def test_bf16_is_close_to_fp32(official, shared):
