@@ -10,10 +10,15 @@ Robustness (a public Space gets every kind of input):
   - one request at a time per worker by default (a queue, GIFNET_DEMO_CONCURRENCY), uploads capped at
     GIFNET_DEMO_MAX_UPLOAD ("25mb"), images above GIFNET_DEMO_MAX_PIXELS (1 MP on CPU, 16 MP on a GPU) are
     downscaled with a visible notice: the one switch for large images (see `pixel_limit`);
+  - decompression bombs are refused from the file's header, before decoding: an upload whose pixels would take more
+    than GIFNET_DEMO_MAX_IMAGE_MB (256) as float32 is refused (gifnet.image.check_size), so one request stays far
+    below 2 GB;
   - inputs are read by gifnet.image.read_image (grey, RGB, RGBA, 16-bit, TIFF); anything else, and every other failure,
     is a gr.Error with a one-line message; the server stays up;
   - no user's files are visible to another: no shared state, every result goes to its own random folder, Gradio
-    serves files only by unguessable hashed URLs, and the cache is swept hourly (`delete_cache`).
+    serves files only by unguessable hashed URLs;
+  - temp disk stays bounded: results are written once, straight into Gradio's cache (no second copy), and uploads,
+    previews and results older than RESULT_TTL_S (10 min) are deleted every minute (`delete_cache`).
 Weights: $GIFNET_WEIGHTS if set, else gifnet.hub.DEFAULT_WEIGHTS (the bundled default), loaded once on first use.
 On a ZeroGPU Space the network calls run under `spaces.GPU`; elsewhere that decoration is a no-op.
 """
@@ -34,11 +39,12 @@ from typing import Any, Callable, Optional, Sequence
 import gradio as gr
 import numpy as np
 import torch
+from gradio.utils import get_upload_folder as gradio_cache
 
 from . import __version__
 from .errors import GifnetError
-from .hub import DEFAULT_WEIGHTS, load_model
-from .image import luma, read_image, resize, to_dtype, write_image
+from .hub import DEFAULT_WEIGHTS, HUB_ID, load_model, offline
+from .image import luma, max_image_bytes, read_image, resize, to_dtype, write_image
 from .model import GIFNet
 from .pipeline import TASKS, enhance, fuse, fuse_multispectral
 
@@ -58,8 +64,9 @@ MAX_PIXELS = int(os.environ.get("GIFNET_DEMO_MAX_PIXELS", 16_000_000 if DEVICE =
 MAX_UPLOAD = os.environ.get("GIFNET_DEMO_MAX_UPLOAD", "25mb")
 CONCURRENCY = int(os.environ.get("GIFNET_DEMO_CONCURRENCY", 1))
 QUEUE_SIZE = int(os.environ.get("GIFNET_DEMO_QUEUE", 32))
-RESULT_TTL_S = 3600
-OUTPUT_ROOT = Path(tempfile.gettempdir()) / "gifnet-demo"
+MAX_IMAGE_BYTES = int(os.environ.get("GIFNET_DEMO_MAX_IMAGE_MB", 256)) * 2**20   # float32 pixels of one upload
+RESULT_TTL_S = 600      # uploads, previews and results older than this are deleted ...
+SWEEP_S = 60            # ... this often
 
 FUSE_METRICS = ("en", "sd", "sf", "ag", "qabf", "ssim")
 ENHANCE_METRICS = ("en", "sd", "sf", "ag")
@@ -91,6 +98,30 @@ def weights_label() -> str:
     if source == "official":
         return "the authors' released checkpoint"
     return Path(source).name if Path(source).exists() else source
+
+
+def weights_card() -> tuple[str, str]:
+    """(one line for the header, Markdown for the "About the served weights" panel), read from the weights' source:
+    a local folder's model card (README.md: its title and its "## Evaluation" section), a Hub repository's page, or
+    the authors' paper."""
+    source, name = weights_source(), weights_label()
+    card = Path(source) / "README.md"
+    if card.is_file():
+        text = card.read_text(encoding="utf-8")
+        title = re.search(r"^# .*?(?: — |: )(.+)$", text, re.M)
+        evaluation = re.search(r"^## Evaluation\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+        line = f"**{name}**" + (f" — {title.group(1).strip()}" if title else "")
+        body = (evaluation.group(1).strip() if evaluation else "Its model card has no evaluation section.")
+        return (line + " · [evaluation](#weights-card)",
+                f"From the model card of **{name}** (`{Path(source).name}/README.md`):\n\n{body}")
+    if source == "official":
+        link = "https://arxiv.org/abs/2502.19854"
+        return (f"**{name}** · [evaluation in the paper]({link})", f"The authors' evaluation: the tables of the "
+                f"[paper]({link}); this project's comparison: BENCHMARKS.md in the repository.")
+    if HUB_ID.match(source):
+        url = "https://huggingface.co/" + source.split("@")[0]
+        return (f"**{name}** · [model card and evaluation]({url})", f"The model card: [{url}]({url}).")
+    return f"**{name}** (no model card found)", "These weights came without a model card."
 
 
 def get_model() -> GIFNet:
@@ -127,8 +158,7 @@ def user_errors(fn: Callable) -> Callable:
 
 def _strip_temp_paths(message: str) -> str:
     """Gradio stores uploads as <temp>/gradio/<hash>/<name>; show users only <name>."""
-    cache = os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "gradio")
-    return re.sub(re.escape(cache.rstrip("/")) + r"/[0-9a-f]+/", "", message)
+    return re.sub(re.escape(gradio_cache().rstrip("/")) + r"/(gifnet/)?[0-9a-f]+/", "", message)
 
 
 def user_error(message: str) -> gr.Error:
@@ -163,7 +193,7 @@ def _read(path: Optional[str], what: str, allow_bands: bool = False) -> tuple[np
     if not path:
         raise user_error(f"Upload the {what}")
     try:
-        return read_image(path, allow_bands=allow_bands)
+        return read_image(path, allow_bands=allow_bands, max_bytes=min(MAX_IMAGE_BYTES, max_image_bytes()))
     except GifnetError as e:
         raise user_error(f"{what[0].upper() + what[1:]}: {e}") from None
 
@@ -187,17 +217,28 @@ def pixel_limit(images: Sequence[np.ndarray], notices: list[str]) -> list[np.nda
     return [resize(img, size) for img in images]
 
 
+def output_root() -> Path:
+    """Where results go: a folder inside Gradio's cache, so Gradio serves them in place (no copy) and its
+    `delete_cache` removes them with the uploads and previews."""
+    return Path(gradio_cache()) / "gifnet"
+
+
 def output_dir() -> Path:
-    """A fresh private folder for one request's files; folders older than RESULT_TTL_S are removed."""
-    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """A fresh private folder for one request's files. Folders (ours, and the empty ones Gradio's sweep leaves)
+    older than RESULT_TTL_S are removed."""
+    root = output_root()
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = time.time()
-    for old in OUTPUT_ROOT.iterdir():
+    for old in [*root.iterdir(), *root.parent.iterdir()]:
         try:
-            if now - old.stat().st_mtime > RESULT_TTL_S:
-                shutil.rmtree(old, ignore_errors=True)
+            if old.is_dir() and old != root and now - old.stat().st_mtime > RESULT_TTL_S:
+                if old.parent == root:
+                    shutil.rmtree(old, ignore_errors=True)
+                elif not any(old.iterdir()):
+                    old.rmdir()                     # Gradio's own hash folders, once its sweep has emptied them
         except OSError:
             pass
-    d = OUTPUT_ROOT / uuid.uuid4().hex
+    d = root / uuid.uuid4().hex
     d.mkdir(mode=0o700)
     return d
 
@@ -398,13 +439,27 @@ def swap(a, b):
     return b, a
 
 
+def sample_unavailable(error: GifnetError) -> str:
+    """The page's message when the authors' sample cannot be had (the library's advice is for the command line)."""
+    why = ("this server runs offline and has no copy" if offline() else
+           "the download from the authors' GitHub repository failed" if "download" in str(error) else
+           _strip_temp_paths(str(error)))
+    return (f"The authors' sample could not be loaded: {why}. Your inputs are unchanged; try an example below or "
+            "upload your own images.")
+
+
 @user_errors
 def load_sample(task: str):
     """The authors' public sample pair for `task` (gifnet.samples: checksummed download or $GIFNET_SAMPLES) into the
-    two inputs. Remote sensing in this tab is one band + PAN: band 1 of the sample's multispectral image."""
+    two inputs. Remote sensing in this tab is one band + PAN: band 1 of the sample's multispectral image. When it
+    cannot be had, a warning says why and the inputs stay as they were."""
     from .samples import sample_pair
 
-    a, b = sample_pair(task if task != "auto" else "ivif")
+    try:
+        a, b = sample_pair(task if task != "auto" else "ivif")
+    except GifnetError as e:
+        gr.Warning(sample_unavailable(e))
+        return gr.update(), gr.update()
     d = output_dir()       # Gradio serves files from the temp dir: copy them out of the user cache
     if task == "remote":
         band, bits = read_image(a, allow_bands=True)
@@ -417,7 +472,11 @@ def load_sample(task: str):
 def load_remote_sample():
     from .samples import sample_pair
 
-    ms, pan = sample_pair("remote")
+    try:
+        ms, pan = sample_pair("remote")
+    except GifnetError as e:
+        gr.Warning(sample_unavailable(e))
+        return gr.update(), gr.update()
     d = output_dir()
     return [str(shutil.copy(ms, d / f"ms{ms.suffix}"))], str(shutil.copy(pan, d / f"pan{pan.suffix}"))
 
@@ -436,7 +495,11 @@ def _examples(folder: Optional[Path] = None):
 HEADER = """# GIFNet image fusion
 One small network for infrared-visible, multi-focus, multi-exposure, medical, NIR-visible and remote-sensing fusion,
 and single-image enhancement ([paper](https://arxiv.org/abs/2502.19854), CVPR 2025). Pick a task, upload two registered
-images of one scene **in the order shown**, press **Fuse**. Weights: {weights} · gifnet {version} · {device}."""
+images of one scene **in the order shown** (or click an example below), press **Fuse**.
+Weights: {weights} · gifnet {version} · {device}."""
+IVIF_NOTE = """The infrared-visible example is synthesised (a photo behind synthetic smoke, and its brightness without
+the smoke as a stand-in for a thermal image). For real pairs press **Load the authors' sample (online)** or download the
+[TNO Image Fusion Dataset](https://figshare.com/articles/dataset/TNO_Image_Fusion_Dataset/1008029) (A. Toet)."""
 
 
 def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
@@ -445,9 +508,10 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
     if ZEROGPU:
         get_model()   # ZeroGPU wants the model placed on "cuda" at start-up, outside the @spaces.GPU functions
     first = TASKS["ivif"]
-    sweep = (RESULT_TTL_S, RESULT_TTL_S)   # every hour, delete uploads and results older than an hour
+    sweep = (SWEEP_S, RESULT_TTL_S)   # every minute, delete uploads, previews and results older than 10 minutes
     with gr.Blocks(title="GIFNet image fusion", delete_cache=sweep, analytics_enabled=False) as demo:
-        gr.Markdown(HEADER.format(weights=weights_label(), version=__version__, device=DEVICE.upper()))
+        card_line, card_body = weights_card()
+        gr.Markdown(HEADER.format(weights=card_line, version=__version__, device=DEVICE.upper()), elem_id="header")
         with gr.Tab("Fuse", id="fuse"):
             with gr.Row():
                 with gr.Column():
@@ -462,10 +526,12 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
                         sample_btn = gr.Button("Load the authors' sample (online)", size="sm")
                     resample = gr.Checkbox(False, label="Resample the second image to the first if sizes differ")
                     run = gr.Button("Fuse", variant="primary", elem_id="fuse-run")
-                    ex = [[str(e.files[0]), str(e.files[1]), e.task] for e in examples if e.task in ("mfif", "meif")]
-                    if ex:
-                        gr.Examples(ex, inputs=[img_a, img_b, task], label="Synthesised examples (offline)",
-                                    example_labels=[e.title for e in examples if e.task in ("mfif", "meif")])
+                    shown = [e for e in examples if e.task in ("ivif", "mfif", "meif")]
+                    if shown:
+                        gr.Examples([[str(e.files[0]), str(e.files[1]), e.task] for e in shown],
+                                    inputs=[img_a, img_b, task], label="Examples (offline, synthesised)",
+                                    example_labels=[e.title for e in shown], elem_id="fuse-examples")
+                    gr.Markdown(IVIF_NOTE, elem_id="ivif-note")
                 with gr.Column():
                     slider = gr.ImageSlider(label="Source ↔ fused (drag the handle)", format="png",
                                             interactive=False, elem_id="fuse-result", max_height=520)
@@ -524,6 +590,8 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
                     notice_r = gr.Markdown(elem_id="remote-notice")
             run_r.click(fuse_remote, [ms, pan, resample_r, bands], [slider_r, download_r, notice_r], api_name="fuse_ms")
             sample_r.click(load_remote_sample, None, [ms, pan], api_visibility="private")
+        with gr.Accordion(f"About the served weights: {weights_label()}", open=False, elem_id="weights-card"):
+            gr.Markdown(card_body)
     return demo
 
 

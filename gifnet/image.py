@@ -56,7 +56,7 @@ def describe(src: ImageLike) -> str:
 def max_image_bytes() -> int:
     """The most memory one image read from a file may take as float32 pixels: the memory budget of one fusion
     (`gifnet.pipeline.memory_budget`: half the available memory, at most `pipeline.MAX_WORKING_MEMORY`, 1 GB)."""
-    from .pipeline import memory_budget        # here, not at the top: gifnet.pipeline imports this module
+    from .pipeline import memory_budget  # here, not at the top: gifnet.pipeline imports this module
 
     return int(memory_budget())
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import pickle
-import socket
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
