@@ -439,7 +439,7 @@ def test_browser_upload_fuse_and_download(server, images, model, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
     expect = sync_api.expect
 
-    shot = tmp_path / "demo_fuse.png"
+    shot = tmp_path / "demo_fuse_mfif.png"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
@@ -480,6 +480,59 @@ def test_browser_upload_fuse_and_download(server, images, model, tmp_path):
     assert saved.suffix == ".png"
     expected = fuse(images["near"], images["far"], task="mfif", model=model)
     assert np.array_equal(np.round(read_image(saved)[0] * 255).astype(np.uint8), expected)
+    assert not errors, errors
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("GIFNET_SCREENSHOT_DIR"):
+        target = Path(os.environ["GIFNET_SCREENSHOT_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, target / shot.name)
+
+
+@pytest.mark.browser
+def test_browser_first_screen_as_a_newcomer_sees_it(tmp_path, monkeypatch):
+    """`make demo` as it starts: the default (bundled) weights, offline. The header names them; clicking the first
+    example (infrared-visible) and Fuse gives a result; the weights panel shows their model card's evaluation table.
+    The screenshot is the README's (docs/demo_fuse.png, copied to $GIFNET_SCREENSHOT_DIR when set)."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
+    pytest.importorskip("skimage")
+    from gifnet.hub import DEFAULT_WEIGHTS
+
+    expect = sync_api.expect
+    monkeypatch.delenv("GIFNET_WEIGHTS", raising=False)
+    monkeypatch.setenv("GIFNET_OFFLINE", "1")
+    app = demo.launch("127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True,
+                      demo=demo.build_demo(tmp_path / "examples"))
+    shot = tmp_path / "demo_fuse.png"
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(app.local_url)
+                page.wait_for_selector("#fuse-a input[type=file]", state="attached", timeout=90_000)
+                expect(page.locator("#header")).to_contain_text(f"Weights: {demo.weights_label()}")
+                page.locator("#fuse-examples button").first.click()           # Infrared-visible: through smoke
+                expect(page.locator("#fuse-a img")).to_be_visible(timeout=30_000)
+                expect(page.locator("#fuse-b img")).to_be_visible(timeout=30_000)
+                page.click("#fuse-run")
+                expect(page.locator("#fuse-result img")).to_have_count(2, timeout=180_000)
+                expect(page.locator("#fuse-notice")).to_contain_text("(Infrared-visible)", timeout=30_000)
+                if DEFAULT_WEIGHTS != "official":
+                    page.locator("#weights-card").click()
+                    expect(page.locator("#weights-card table").first).to_be_visible(timeout=15_000)
+                assert page.locator(".toast-title.error").count() == 0
+                page.locator("#fuse-examples").scroll_into_view_if_needed()
+                page.evaluate("window.scrollTo(0, 0)")
+                page.screenshot(path=str(shot), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        app.close()
+        demo._models.clear()
     assert not errors, errors
     assert shot.stat().st_size > 10_000
     if os.environ.get("GIFNET_SCREENSHOT_DIR"):
