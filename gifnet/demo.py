@@ -131,8 +131,11 @@ def get_model() -> GIFNet:
         if source not in _models:
             try:
                 _models[source] = load_model(source, device=DEVICE)
-            except GifnetError as e:
-                raise user_error(f"Could not load the weights: {e}") from None
+            except GifnetError as e:     # the server's problem: the details (paths, variables) go to its log
+                log.error("could not load the weights: %s", e)
+                raise user_error(f"This demo could not load its weights ({weights_label()}), so it cannot process "
+                                 "images now; this is not a problem with your images. Its maintainer will find the "
+                                 "reason in the server's log.") from None
         return _models[source]
 
 

@@ -165,11 +165,15 @@ def test_unexpected_failures_become_one_line_errors(monkeypatch, images):
     assert e.value.message.startswith("Unexpected error (RuntimeError)") and "internal detail" not in e.value.message
 
 
-def test_weights_that_cannot_load_are_reported(monkeypatch, images):
+def test_weights_that_cannot_load_are_reported(monkeypatch, images, caplog):
+    """The page says the server cannot load its weights (no paths, no environment variables); the log has why."""
     monkeypatch.setenv("GIFNET_WEIGHTS", "acme/not-in-the-cache")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(gr.Error, match="Could not load the weights: acme/not-in-the-cache: .*offline"):
+    with pytest.raises(gr.Error, match=r"could not load its weights \(acme/not-in-the-cache\).*not a problem with your"
+                                       " images") as e:
         demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")
+    assert "HF_HUB_OFFLINE" not in e.value.message and "/" not in e.value.message.replace("acme/not", "")
+    assert "acme/not-in-the-cache: not in the local Hugging Face cache" in caplog.text
 
 
 def test_enhance_handler_matches_the_pipeline(model, images):
