@@ -24,6 +24,7 @@ On a ZeroGPU Space the network calls run under `spaces.GPU`; elsewhere that deco
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import os
@@ -140,8 +141,18 @@ def get_model() -> GIFNet:
 
 
 # ------------------------------------------------------------------------------------------------ error handling
+def _release_memory() -> None:
+    """Give the heap memory freed by a request back to the system (glibc keeps it otherwise: a large request would
+    leave the server hundreds of MB bigger for the next one). Does nothing where libc is not glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn every failure of a handler into a gr.Error (a message in the page); the server keeps serving."""
+    """Turn every failure of a handler into a gr.Error (a message in the page); the server keeps serving. Memory the
+    request freed is returned to the system afterwards."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -156,6 +167,8 @@ def user_errors(fn: Callable) -> Callable:
             log.exception("demo handler %s failed", fn.__name__)
             raise gr.Error(f"Unexpected error ({type(e).__name__}); please report it with the input that caused it",
                            print_exception=False) from None
+        finally:
+            _release_memory()
     return wrapper
 
 
@@ -192,11 +205,12 @@ def _name(path: Optional[str]) -> str:
     return Path(path).name if path else "image"
 
 
-def _read(path: Optional[str], what: str, allow_bands: bool = False) -> tuple[np.ndarray, int]:
+def _read(path: Optional[str], what: str, allow_bands: bool = False, share: int = 1) -> tuple[np.ndarray, int]:
+    """read_image with the demo's lower cap (MAX_IMAGE_BYTES, divided among `share` files read together)."""
     if not path:
         raise user_error(f"Upload the {what}")
     try:
-        return read_image(path, allow_bands=allow_bands, max_bytes=min(MAX_IMAGE_BYTES, max_image_bytes()))
+        return read_image(path, allow_bands=allow_bands, max_bytes=min(MAX_IMAGE_BYTES, max_image_bytes()) // share)
     except GifnetError as e:
         raise user_error(f"{what[0].upper() + what[1:]}: {e}") from None
 
@@ -316,18 +330,20 @@ def fuse_images(image_a: Optional[str], image_b: Optional[str], task: str = "aut
         raise user_error(f"Unknown task {task!r}; choose one of {', '.join(FUSE_TASKS)}")
     t = TASKS[task]
     progress(0.05, desc="Reading the images")
-    pa, bits_a = _read(image_a, f"first image ({t.slot_a})")
-    pb, bits_b = _read(image_b, f"second image ({t.slot_b})")
     notices: list[str] = []
-    if pa.shape[:2] != pb.shape[:2]:
+    pa, bits_a = _read(image_a, f"first image ({t.slot_a})")
+    shape_a, size_a = pa.shape[:2], size_of(pa)
+    (pa,) = pixel_limit([pa], notices)          # before the second is read: one large image in memory at a time
+    pb, bits_b = _read(image_b, f"second image ({t.slot_b})")
+    if pb.shape[:2] != shape_a:
         if not resample:
-            raise user_error(f"The images differ in size: {t.slot_a} {size_of(pa)}, {t.slot_b} {size_of(pb)}. Tick "
+            raise user_error(f"The images differ in size: {t.slot_a} {size_a}, {t.slot_b} {size_of(pb)}. Tick "
                            "'Resample the second image to the first' (only for images of the same scene), or "
                            "register them first")
-        notices.append(f"The {t.slot_b} image was resampled from {size_of(pb)} to {size_of(pa)} to match the "
+        notices.append(f"The {t.slot_b} image was resampled from {size_of(pb)} to {size_a} to match the "
                        f"{t.slot_a} image.")
-        pb = resize(pb, pa.shape[:2])
-    pa, pb = pixel_limit([pa, pb], notices)
+    if pb.shape[:2] != pa.shape[:2]:
+        pb = resize(pb, pa.shape[:2])           # to the first's size, downscaled or not
     progress(0.2, desc="Fusing")
     fused = _fuse_planes(pa, pb, task)                                   # float32 in [0, 1]
     out_bits = 16 if 16 in (bits_a, bits_b) else 8
@@ -387,13 +403,14 @@ def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resa
     if not files:
         raise user_error("Upload the multispectral image: one multi-band TIFF, or one file per band")
     progress(0.02, desc="Reading the images")
+    share = len(files) + 1                      # every file is held at once: they share the demo's cap
     if len(files) == 1:
-        ms, bits = _read(files[0], "multispectral image", allow_bands=True)
+        ms, bits = _read(files[0], "multispectral image", allow_bands=True, share=share)
         bands = [ms] if ms.ndim == 2 else [ms[..., i] for i in range(ms.shape[2])]
     else:
-        read = [_read(f, f"band {i + 1}") for i, f in enumerate(files)]
+        read = [_read(f, f"band {i + 1}", share=share) for i, f in enumerate(files)]
         bands, bits = [luma(p) for p, _ in read], max(b for _, b in read)
-    pan, pan_bits = _read(pan_file, "panchromatic image")
+    pan, pan_bits = _read(pan_file, "panchromatic image", share=share)
     pan = luma(pan)
     notices: list[str] = []
     mismatched = [i for i, band in enumerate(bands) if band.shape != pan.shape]

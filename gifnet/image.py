@@ -111,7 +111,7 @@ def _read_file(path: Path, max_bytes: Optional[int]) -> np.ndarray:
             check_size(str(path), *im.size, _channels(im), max_bytes)
             if _is_16bit_colour_png(path):
                 log.warning("%s: 16-bit colour PNG is read at 8 bits by Pillow; save it as TIFF to keep 16 bits", path)
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)     # rotates only when EXIF says so (no copy otherwise)
             return _pil_to_array(im, str(path))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:    # raised by Image.open
         claimed = "".join(re.findall(r"\((\d+) pixels\)", str(e))[:1]) or "more"
@@ -186,9 +186,9 @@ def _normalise(arr: np.ndarray, name: str, allow_bands: bool) -> np.ndarray:
         what = "multi-band; use gifnet.fuse_multispectral for multispectral images" if arr.ndim == 3 else "not an image"
         raise GifnetError(f"{name}: shape {arr.shape} is {what}; expected (H, W) grey or (H, W, 3) RGB")
     if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0, 8
+        return _scaled(arr, 255.0), 8
     if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / 65535.0, 16
+        return _scaled(arr, 65535.0), 16
     if arr.dtype == bool:
         return arr.astype(np.float32), 8
     if np.issubdtype(arr.dtype, np.floating):
@@ -201,6 +201,12 @@ def _normalise(arr: np.ndarray, name: str, allow_bands: bool) -> np.ndarray:
                               "divide by 255 (8-bit data) or 65535 (16-bit data) first")
         return np.clip(arr, 0.0, 1.0), 32
     raise GifnetError(f"{name}: unsupported pixel type {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+
+
+def _scaled(arr: np.ndarray, full_scale: float) -> np.ndarray:
+    """arr / full_scale as float32, divided in place: one float copy of a large image, not two."""
+    out = arr.astype(np.float32)
+    return np.divide(out, full_scale, out=out)
 
 
 def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
