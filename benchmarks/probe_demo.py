@@ -37,16 +37,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))          # the bomb makers the tests use
 
-import numpy as np  # noqa: E402
-from bombs import jpeg_bomb, png_bomb, tiff_bomb  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from bombs import jpeg_bomb, png_bomb, tiff_bomb
+from PIL import Image
 
 MB = 2**20
 
 
 def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor())
+    with open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+                     platform.processor())
     return {"cpu": model, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),
             "load": os.getloadavg(), "python": platform.python_version()}
 

@@ -109,16 +109,17 @@ def weights_card() -> tuple[str, str]:
     card = Path(source) / "README.md"
     if card.is_file():
         text = card.read_text(encoding="utf-8")
-        title = re.search(r"^# .*?(?: — |: )(.+)$", text, re.M)
-        evaluation = re.search(r"^## Evaluation\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+        title = re.search(r"^# .*?(?: — |: )(.+)$", text, re.MULTILINE)
+        evaluation = re.search(r"^## Evaluation\s*$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
         line = f"**{name}**" + (f" — {title.group(1).strip()}" if title else "")
         body = (evaluation.group(1).strip() if evaluation else "Its model card has no evaluation section.")
         return (line + " · [evaluation](#weights-card)",
                 f"From the model card of **{name}** (`{Path(source).name}/README.md`):\n\n{body}")
     if source == "official":
         link = "https://arxiv.org/abs/2502.19854"
-        return (f"**{name}** · [evaluation in the paper]({link})", f"The authors' evaluation: the tables of the "
-                f"[paper]({link}); this project's comparison: BENCHMARKS.md in the repository.")
+        return (f"**{name}** · [evaluation in the paper]({link})",
+                f"The authors' evaluation: the tables of the [paper]({link}); this project's comparison: "
+                "BENCHMARKS.md in the repository.")
     if HUB_ID.match(source):
         url = "https://huggingface.co/" + source.split("@")[0]
         return (f"**{name}** · [model card and evaluation]({url})", f"The model card: [{url}]({url}).")
