@@ -17,8 +17,10 @@ Robustness (a public Space gets every kind of input):
     is a gr.Error with a one-line message; the server stays up;
   - no user's files are visible to another: no shared state, every result goes to its own random folder, Gradio
     serves files only by unguessable hashed URLs;
-  - temp disk stays bounded: results are written once, straight into Gradio's cache (no second copy), and uploads,
-    previews and results older than RESULT_TTL_S (10 min) are deleted every minute (`delete_cache`).
+  - temp disk stays bounded: the demo keeps its files in a cache folder of its own ($GRADIO_TEMP_DIR, by default
+    <tmp>/gifnet-demo-cache), results are written once, straight into it (no second copy), and a sweeper thread
+    deletes uploads, previews and results older than RESULT_TTL_S (10 min) every SWEEP_S (1 min), examples excepted
+    (`sweep_cache`; Gradio's own `delete_cache` is set too, but its loop dies on a race with requests).
 Weights: $GIFNET_WEIGHTS if set, else gifnet.hub.DEFAULT_WEIGHTS (the bundled default), loaded once on first use.
 On a ZeroGPU Space the network calls run under `spaces.GPU`; elsewhere that decoration is a no-op.
 """
@@ -235,6 +237,47 @@ def pixel_limit(images: Sequence[np.ndarray], notices: list[str]) -> list[np.nda
     return [resize(img, size) for img in images]
 
 
+def sweep_cache(keep: frozenset = frozenset()) -> int:
+    """Delete the files of the demo's cache folder created more than RESULT_TTL_S ago (ctime, as Gradio ages them),
+    except those in `keep` (real paths: the examples), then the folders left empty and as old; returns the number of
+    files deleted."""
+    root, now, deleted = Path(gradio_cache()), time.time(), 0
+    for folder, dirs, names in os.walk(root, topdown=False):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                if now - os.lstat(path).st_ctime > RESULT_TTL_S and os.path.realpath(path) not in keep:
+                    os.unlink(path)
+                    deleted += 1
+            except OSError:
+                pass
+        if folder != str(root):
+            try:
+                if not os.listdir(folder) and now - os.lstat(folder).st_mtime > RESULT_TTL_S:
+                    os.rmdir(folder)
+            except OSError:
+                pass
+    return deleted
+
+
+def _sweeper(demo: gr.Blocks) -> None:
+    """Every SWEEP_S while the app runs: `sweep_cache`, keeping the files Gradio marks as kept (the examples)."""
+    started = False
+    while True:
+        time.sleep(SWEEP_S)
+        started = started or demo.is_running
+        if not demo.is_running:
+            if started:
+                return                                  # closed
+            continue                                    # still starting
+        keep = frozenset(os.path.realpath(f) for block in demo.blocks.values()
+                         for f in getattr(block, "keep_in_cache", ()))
+        try:
+            sweep_cache(keep)
+        except Exception:  # never let the sweeper die: log and go on
+            log.exception("sweeping the demo's cache failed")
+
+
 def output_root() -> Path:
     """Where results go: a folder inside Gradio's cache, so Gradio serves them in place (no copy) and its
     `delete_cache` removes them with the uploads and previews."""
@@ -242,20 +285,9 @@ def output_root() -> Path:
 
 
 def output_dir() -> Path:
-    """A fresh private folder for one request's files. Folders (ours, and the empty ones Gradio's sweep leaves)
-    older than RESULT_TTL_S are removed."""
+    """A fresh private folder for one request's files (emptied and removed by `sweep_cache`)."""
     root = output_root()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    now = time.time()
-    for old in [*root.iterdir(), *root.parent.iterdir()]:
-        try:
-            if old.is_dir() and old != root and now - old.stat().st_mtime > RESULT_TTL_S:
-                if old.parent == root:
-                    shutil.rmtree(old, ignore_errors=True)
-                elif not any(old.iterdir()):
-                    old.rmdir()                     # Gradio's own hash folders, once its sweep has emptied them
-        except OSError:
-            pass
     d = root / uuid.uuid4().hex
     d.mkdir(mode=0o700)
     return d
@@ -524,7 +556,9 @@ the smoke as a stand-in for a thermal image). For real pairs press **Load the au
 
 
 def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
-    """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits."""
+    """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits. Sets GRADIO_TEMP_DIR to
+    a cache folder of the demo's own unless it is set (the sweeper deletes old files there)."""
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "gifnet-demo-cache"))
     examples = _examples(examples_dir)
     if ZEROGPU:
         get_model()   # ZeroGPU wants the model placed on "cuda" at start-up, outside the @spaces.GPU functions
@@ -621,6 +655,7 @@ def launch(host: str = "127.0.0.1", port: Optional[int] = None, share: bool = Fa
     """Serve the demo with its queue (CONCURRENCY workers, QUEUE_SIZE waiting) and upload limit."""
     demo = demo or build_demo()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    threading.Thread(target=_sweeper, args=(demo,), daemon=True, name="gifnet-demo-sweeper").start()
     demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_UPLOAD, footer_links=["api"],
                 **kwargs)
     return demo

@@ -5,7 +5,8 @@ NASA, public domain; coffee, chelsea: CC0; rocket: SpaceX, public domain). Nothi
 is involved:
     infrared-visible  smoke: the visible image is the photo behind synthetic smoke; the "infrared" image is the
                     photo's brightness, slightly blurred and without the smoke (thermal cameras see through smoke, at
-                    a lower resolution). Not a real thermal image: for real pairs see `IVIF_SOURCES`
+                    a lower resolution). Not a real thermal image: real pairs are the authors' sample
+                    (gifnet.samples) or the TNO Image Fusion Dataset (A. Toet, on figshare)
     multi-focus     the photo blurred outside (near focus) or inside (far focus) a soft central disc
     multi-exposure  the photo at +2 EV (over-exposed, clipped) and -2 EV (under-exposed), in linear light
     enhancement     a low-contrast, hazy version of the photo
@@ -48,11 +49,6 @@ def _photo(name: str) -> np.ndarray:
 
 def _blur_rgb(img: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([gaussian_blur(img[..., c], sigma) for c in range(img.shape[2])], axis=-1)
-
-
-IVIF_SOURCES = ("real infrared-visible pairs: the authors' sample (`gifnet.samples.sample_pair('ivif')`, fetched "
-                "from their GitHub repository) or the TNO Image Fusion Dataset (A. Toet, "
-                "https://figshare.com/articles/dataset/TNO_Image_Fusion_Dataset/1008029)")
 
 
 def smoke_pair(img: np.ndarray, density: float = 0.9, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -258,7 +258,10 @@ def _default_hf_cache() -> str:
 
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether a TCP connection to the Hub's host opens within `timeout` seconds (huggingface_hub itself retries an
-    unreachable host for about half a minute before giving up)."""
+    unreachable host for about half a minute before giving up). Behind a proxy (HTTPS_PROXY, ALL_PROXY) the host is
+    not tried directly: True."""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
     url = urllib.parse.urlsplit(hub_endpoint())
     try:
         socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),

@@ -130,7 +130,8 @@ def _read_tiff(path: Path, max_bytes: Optional[int]) -> np.ndarray:
             if not tif.series:
                 raise ValueError("no image in the file")
             shape, dtype = tif.series[0].shape, tif.series[0].dtype     # from the header: nothing decoded yet
-            h, w = sorted(shape, reverse=True)[:2] if len(shape) >= 2 else (1, int(np.prod(shape)))
+            plane = sorted(sorted(range(len(shape)), key=lambda i: -shape[i])[:2])    # the two largest axes: H, W
+            h, w = (shape[plane[0]], shape[plane[1]]) if len(shape) >= 2 else (1, int(np.prod(shape)))
             check_size(str(path), w, h, int(np.prod(shape)) // max(1, w * h), max_bytes,
                        sample_bytes=max(4, dtype.itemsize))
             arr = tif.asarray()

@@ -221,14 +221,20 @@ def test_every_request_gets_its_own_private_folder(model, images):
     assert demo.output_root().parent == Path(demo.gradio_cache())      # in Gradio's cache: served without a copy
 
 
-def test_old_results_are_swept(monkeypatch):
-    old = demo.output_dir()
-    emptied = Path(demo.gradio_cache()) / ("e" * 40)                    # a folder Gradio's own sweep has emptied
-    emptied.mkdir(exist_ok=True)
-    os.utime(old, (0, 0))
-    os.utime(emptied, (0, 0))
-    demo.output_dir()
-    assert not old.exists() and not emptied.exists()
+def test_old_files_are_swept_but_not_the_examples(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    result = demo.output_dir() / "fused.png"
+    result.write_bytes(b"x")
+    upload = tmp_path / "cache" / ("ab" * 20) / "upload.png"
+    example = tmp_path / "cache" / ("cd" * 20) / "example.png"
+    for f in (upload, example):
+        f.parent.mkdir(parents=True)
+        f.write_bytes(b"y")
+    assert demo.sweep_cache() == 0                                      # all younger than RESULT_TTL_S
+    monkeypatch.setattr(demo, "RESULT_TTL_S", -1)                       # now everything is old
+    assert demo.sweep_cache(keep=frozenset({os.path.realpath(example)})) == 2
+    assert example.exists() and not upload.exists() and not result.exists()
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [("cd" * 20)]   # emptied folders removed
 
 
 def test_first_screen_has_an_infrared_visible_example_and_names_the_weights(tmp_path, monkeypatch):
@@ -380,10 +386,9 @@ def folder_usage(folder: Path) -> tuple[int, int]:
 
 
 def test_temp_disk_stays_bounded_under_30_requests(tmp_path, monkeypatch):
-    """30 /fuse requests with distinct uploads against a server whose sweep runs every second for files older than
-    2 s (production: every minute, 10 min): results are written once, into Gradio's cache (nothing in a folder of
-    our own), and once the requests stop everything they left is swept, our request folders included; the
-    examples stay."""
+    """30 /fuse requests with distinct uploads against a server whose sweeper runs every second for files older
+    than 2 s (production: every minute, 10 min): results are written once, into the demo's cache folder, and once
+    the requests stop everything they left is swept, request folders included; the examples stay."""
     from gradio_client import Client, handle_file
 
     from gifnet.hub import save_weights
@@ -398,6 +403,9 @@ def test_temp_disk_stays_bounded_under_30_requests(tmp_path, monkeypatch):
                       demo=demo.build_demo(tmp_path / "examples"))
     try:
         idle = folder_usage(cache)
+        examples = [Path(cell["path"]) for c in app.config["components"] if c["type"] == "dataset"
+                    for sample in c["props"]["samples"] for cell in sample if isinstance(cell, dict) and "path" in cell]
+        assert examples and all(cache in p.parents for p in examples)
         client, rng = Client(app.local_url, verbose=False), np.random.default_rng(0)
         usage = []
         for i in range(30):
@@ -410,13 +418,14 @@ def test_temp_disk_stays_bounded_under_30_requests(tmp_path, monkeypatch):
         per_request = usage[0][0] - idle[0]
         assert 0 < per_request <= 8
         assert len(list((cache / "gifnet").glob("*/*"))) <= 30             # one result file per request, no copy
-        deadline = time.monotonic() + 30
-        while folder_usage(cache)[0] > idle[0] and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while (folder_usage(cache)[0] > idle[0] or list((cache / "gifnet").iterdir())) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert folder_usage(cache)[0] <= idle[0], (idle, usage[-1], folder_usage(cache))
-        time.sleep(demo.RESULT_TTL_S + 1)        # emptying a folder renews its mtime: let the emptied ones age
-        demo.output_dir()                                                   # the next request sweeps our folders
-        assert len(list((cache / "gifnet").iterdir())) == 1
+        left = sorted(str(f.relative_to(cache)) for f in cache.rglob("*") if f.is_file())
+        assert folder_usage(cache)[0] <= idle[0], (idle, usage[-1], left)  # only the examples are left
+        assert not list((cache / "gifnet").iterdir())                       # request folders removed too
+        assert all(p.is_file() for p in examples)                           # the examples stay
+        assert max(n for n, _ in usage) < 30 * per_request                  # swept during the run as well
     finally:
         app.close()
         demo._models.clear()

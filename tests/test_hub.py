@@ -309,6 +309,8 @@ def test_unreachable_hub_fails_at_once_with_the_cache_location(hub_cache, monkey
     """No offline variable set but the Hub cannot be reached (here: a closed loopback port): the cache is used at once
     instead of half a minute of retries; a cached id loads, a missing one says where it looked."""
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]                   # closed again when the block ends: connections are refused
