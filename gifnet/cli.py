@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import GifnetError
+from .errors import GifnetError, Interrupted
 
 log = logging.getLogger("gifnet")
 
@@ -28,7 +30,11 @@ the default is $GIFNET_WEIGHTS if set, else the bundled weights."""
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output file (or folder when the inputs are folders)")
     p.add_argument("--weights", default=None, help="weights source (default: $GIFNET_WEIGHTS or the bundled weights)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing.add_argument("--skip-existing", action="store_true",
+                   help="leave existing output files as they are and do only the missing ones (continue an interrupted "
+                        "folder run)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="fp32 (default, matches the reference) or bf16 (faster on CPUs with AMX/AVX512-BF16)")
     p.add_argument("--tile", default="auto", type=_tile, metavar="auto|full|N",
@@ -72,7 +78,8 @@ def _run_fuse(args) -> int:
             raise GifnetError(f"{a if not a.is_dir() else b}: mix of a folder and a file; give two folders or two files")
         return _run_folders(a, b, out, args, lambda x, y, m: fuse(x, y, task=args.task, model=m, resize=args.resize,
                                                                       **_net_options(args)))
-    _refuse_existing(out, args.overwrite)
+    if _skip(out, args):
+        return 0
     model = _load(args.weights)
     write_image(fuse(a, b, task=args.task, model=model, resize=args.resize, **_net_options(args)), out,
                 overwrite=args.overwrite)
@@ -106,31 +113,50 @@ def _run_folders(dir_a: Path, dir_b: Path, out: Path, args, fuse_one) -> int:
     pairs, unpaired = pair_by_name(dir_a, dir_b)
     targets = [out / f"{pa.stem}.png" for pa, _ in pairs]
     clashes = [t for t in targets if t.exists()]
-    if clashes and not args.overwrite:
-        raise GifnetError(f"{len(clashes)} output file(s) already exist in {out} (e.g. {clashes[0].name}); "
-                          "pass --overwrite or choose another folder")
+    if clashes and not (args.overwrite or args.skip_existing):
+        raise GifnetError(f"{len(clashes)} output file(s) already exist in {out} (e.g. {clashes[0].name}); pass "
+                          "--skip-existing to do only the missing ones, --overwrite to redo all, or choose another folder")
+    if args.skip_existing:
+        todo = [(pair, t) for pair, t in zip(pairs, targets) if not t.exists()]
+        pairs, targets = [p for p, _ in todo], [t for _, t in todo]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise GifnetError(f"{out}: cannot create the output folder ({e.strerror})") from None
     for f in unpaired:
         log.warning("unpaired, skipped: %s", f)
+    skipped = len(clashes) if args.skip_existing else 0
     model = _load(args.weights)
-    failed = []
-    for (pa, pb), target in zip(tqdm(pairs, desc="fusing", unit="pair"), targets):
-        try:
-            write_image(fuse_one(pa, pb, model), target, overwrite=args.overwrite)
-        except GifnetError as e:
-            failed.append(pa.stem)
-            tqdm.write(f"gifnet: skipped {pa.stem}: {e}")
-    done = len(pairs) - len(failed)
-    log.info("fused %d of %d pairs into %s; %d failed; %d unpaired", done, len(pairs), out, len(failed), len(unpaired))
+    failed, done = [], 0
+    try:
+        for (pa, pb), target in zip(tqdm(pairs, desc="fusing", unit="pair"), targets):
+            try:
+                write_image(fuse_one(pa, pb, model), target, overwrite=args.overwrite)
+                done += 1
+            except GifnetError as e:
+                failed.append(pa.stem)
+                tqdm.write(f"gifnet: skipped {pa.stem}: {e}")
+    except KeyboardInterrupt:
+        log.info("stopped after %d of %d pairs; the files in %s are complete; rerun with --skip-existing to do the "
+                 "rest", done, len(pairs), out)
+        raise
+    log.info("fused %d of %d pairs into %s; %d failed; %d unpaired%s", done, len(pairs) + skipped, out, len(failed),
+             len(unpaired), f"; {skipped} skipped (output exists)" if skipped else "")
     return 1 if failed else 0
 
 
 def _refuse_existing(out: Path, overwrite: bool) -> None:
     if out.exists() and not overwrite:
         raise GifnetError(f"{out}: already exists; choose another name or pass --overwrite")
+
+
+def _skip(out: Path, args) -> bool:
+    """One output file: True (skip) if it exists and --skip-existing was given; refuse it without --overwrite."""
+    if args.skip_existing and out.exists():
+        log.info("%s exists, skipped (--skip-existing)", out)
+        return True
+    _refuse_existing(out, args.overwrite)
+    return False
 
 
 def _load(weights: Optional[str]):
@@ -155,7 +181,8 @@ def _run_enhance(args) -> int:
     src, out = Path(args.image), Path(args.output)
     if src.is_dir():
         return _run_folders(src, src, out, args, lambda x, _, m: enhance(x, model=m, **_net_options(args)))
-    _refuse_existing(out, args.overwrite)
+    if _skip(out, args):
+        return 0
     write_image(enhance(src, model=_load(args.weights), **_net_options(args)), out, overwrite=args.overwrite)
     log.info("wrote %s", out)
     return 0
@@ -181,7 +208,8 @@ def _run_fuse_ms(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise GifnetError(f"{out}: multi-band results are written as TIFF; use a .tif output name")
-    _refuse_existing(out, args.overwrite)
+    if _skip(out, args):
+        return 0
     result = fuse_multispectral(ms if len(ms) > 1 else ms[0], pan, model=_load(args.weights), resize=args.resize,
                                 **_net_options(args))
     write_image(result, out, overwrite=args.overwrite)
@@ -269,9 +297,22 @@ def _setup_logging() -> None:
     log.propagate = False
 
 
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+def _trap_signals() -> dict:
+    """SIGTERM (timeout, schedulers, container stops) and SIGHUP (a closed terminal) unwind like Ctrl-C: they raise
+    `Interrupted` in the main thread, so temp files are removed and checkpoints written. Returns the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging()
+    previous = _trap_signals()
     try:
         return args.handler(args)
     except GifnetError as e:
@@ -279,12 +320,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"gifnet: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gifnet: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"gifnet: {how}", file=sys.stderr)
+        return 128 + signum
     except MemoryError:
         print("gifnet: error: out of memory; use a smaller image", file=sys.stderr)
         return 2
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,23 @@ Robustness (a public Space gets every kind of input):
   - one request at a time per worker by default (a queue, GIFNET_DEMO_CONCURRENCY), uploads capped at
     GIFNET_DEMO_MAX_UPLOAD ("25mb"), images above GIFNET_DEMO_MAX_PIXELS (1 MP on CPU, 16 MP on a GPU) are
     downscaled with a visible notice: the one switch for large images (see `pixel_limit`);
+  - decompression bombs are refused from the file's header, before decoding: an upload whose pixels would take more
+    than GIFNET_DEMO_MAX_IMAGE_MB (256) as float32 is refused (gifnet.image.check_size), so one request stays far
+    below 2 GB;
   - inputs are read by gifnet.image.read_image (grey, RGB, RGBA, 16-bit, TIFF); anything else, and every other failure,
     is a gr.Error with a one-line message; the server stays up;
   - no user's files are visible to another: no shared state, every result goes to its own random folder, Gradio
-    serves files only by unguessable hashed URLs, and the cache is swept hourly (`delete_cache`).
+    serves files only by unguessable hashed URLs;
+  - temp disk stays bounded: the demo keeps its files in a cache folder of its own ($GRADIO_TEMP_DIR, by default
+    <tmp>/gifnet-demo-cache), results are written once, straight into it (no second copy), and a sweeper thread
+    deletes uploads, previews and results older than RESULT_TTL_S (10 min) every SWEEP_S (1 min), examples excepted
+    (`sweep_cache`; Gradio's own `delete_cache` is set too, but its loop dies on a race with requests).
 Weights: $GIFNET_WEIGHTS if set, else gifnet.hub.DEFAULT_WEIGHTS (the bundled default), loaded once on first use.
 On a ZeroGPU Space the network calls run under `spaces.GPU`; elsewhere that decoration is a no-op.
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import os
@@ -34,11 +42,12 @@ from typing import Any, Callable, Optional, Sequence
 import gradio as gr
 import numpy as np
 import torch
+from gradio.utils import get_upload_folder as gradio_cache
 
 from . import __version__
 from .errors import GifnetError
-from .hub import DEFAULT_WEIGHTS, load_model
-from .image import luma, read_image, resize, to_dtype, write_image
+from .hub import DEFAULT_WEIGHTS, HUB_ID, load_model, offline
+from .image import luma, max_image_bytes, read_image, resize, to_dtype, write_image
 from .model import GIFNet
 from .pipeline import TASKS, enhance, fuse, fuse_multispectral
 
@@ -58,8 +67,9 @@ MAX_PIXELS = int(os.environ.get("GIFNET_DEMO_MAX_PIXELS", 16_000_000 if DEVICE =
 MAX_UPLOAD = os.environ.get("GIFNET_DEMO_MAX_UPLOAD", "25mb")
 CONCURRENCY = int(os.environ.get("GIFNET_DEMO_CONCURRENCY", 1))
 QUEUE_SIZE = int(os.environ.get("GIFNET_DEMO_QUEUE", 32))
-RESULT_TTL_S = 3600
-OUTPUT_ROOT = Path(tempfile.gettempdir()) / "gifnet-demo"
+MAX_IMAGE_BYTES = int(os.environ.get("GIFNET_DEMO_MAX_IMAGE_MB", 256)) * 2**20   # float32 pixels of one upload
+RESULT_TTL_S = 600      # uploads, previews and results older than this are deleted ...
+SWEEP_S = 60            # ... this often
 
 FUSE_METRICS = ("en", "sd", "sf", "ag", "qabf", "ssim")
 ENHANCE_METRICS = ("en", "sd", "sf", "ag")
@@ -93,6 +103,31 @@ def weights_label() -> str:
     return Path(source).name if Path(source).exists() else source
 
 
+def weights_card() -> tuple[str, str]:
+    """(one line for the header, Markdown for the "About the served weights" panel), read from the weights' source:
+    a local folder's model card (README.md: its title and its "## Evaluation" section), a Hub repository's page, or
+    the authors' paper."""
+    source, name = weights_source(), weights_label()
+    card = Path(source) / "README.md"
+    if card.is_file():
+        text = card.read_text(encoding="utf-8")
+        title = re.search(r"^# .*?(?: — |: )(.+)$", text, re.MULTILINE)
+        evaluation = re.search(r"^## Evaluation\s*$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+        line = f"**{name}**" + (f" — {title.group(1).strip()}" if title else "")
+        body = (evaluation.group(1).strip() if evaluation else "Its model card has no evaluation section.")
+        return (line + " · [evaluation](#weights-card)",
+                f"From the model card of **{name}** (`{Path(source).name}/README.md`):\n\n{body}")
+    if source == "official":
+        link = "https://arxiv.org/abs/2502.19854"
+        return (f"**{name}** · [evaluation in the paper]({link})",
+                f"The authors' evaluation: the tables of the [paper]({link}); this project's comparison: "
+                "BENCHMARKS.md in the repository.")
+    if HUB_ID.match(source):
+        url = "https://huggingface.co/" + source.split("@")[0]
+        return (f"**{name}** · [model card and evaluation]({url})", f"The model card: [{url}]({url}).")
+    return f"**{name}** (no model card found)", "These weights came without a model card."
+
+
 def get_model() -> GIFNet:
     """The network for the current weights source, loaded once (thread-safe); load errors become gr.Error."""
     source = weights_source()
@@ -100,14 +135,27 @@ def get_model() -> GIFNet:
         if source not in _models:
             try:
                 _models[source] = load_model(source, device=DEVICE)
-            except GifnetError as e:
-                raise user_error(f"Could not load the weights: {e}") from None
+            except GifnetError as e:     # the server's problem: the details (paths, variables) go to its log
+                log.error("could not load the weights: %s", e)
+                raise user_error(f"This demo could not load its weights ({weights_label()}), so it cannot process "
+                                 "images now; this is not a problem with your images. Its maintainer will find the "
+                                 "reason in the server's log.") from None
         return _models[source]
 
 
 # ------------------------------------------------------------------------------------------------ error handling
+def _release_memory() -> None:
+    """Give the heap memory freed by a request back to the system (glibc keeps it otherwise: a large request would
+    leave the server hundreds of MB bigger for the next one). Does nothing where libc is not glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn every failure of a handler into a gr.Error (a message in the page); the server keeps serving."""
+    """Turn every failure of a handler into a gr.Error (a message in the page); the server keeps serving. Memory the
+    request freed is returned to the system afterwards."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -122,13 +170,14 @@ def user_errors(fn: Callable) -> Callable:
             log.exception("demo handler %s failed", fn.__name__)
             raise gr.Error(f"Unexpected error ({type(e).__name__}); please report it with the input that caused it",
                            print_exception=False) from None
+        finally:
+            _release_memory()
     return wrapper
 
 
 def _strip_temp_paths(message: str) -> str:
     """Gradio stores uploads as <temp>/gradio/<hash>/<name>; show users only <name>."""
-    cache = os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "gradio")
-    return re.sub(re.escape(cache.rstrip("/")) + r"/[0-9a-f]+/", "", message)
+    return re.sub(re.escape(gradio_cache().rstrip("/")) + r"/(gifnet/)?[0-9a-f]+/", "", message)
 
 
 def user_error(message: str) -> gr.Error:
@@ -159,11 +208,12 @@ def _name(path: Optional[str]) -> str:
     return Path(path).name if path else "image"
 
 
-def _read(path: Optional[str], what: str, allow_bands: bool = False) -> tuple[np.ndarray, int]:
+def _read(path: Optional[str], what: str, allow_bands: bool = False, share: int = 1) -> tuple[np.ndarray, int]:
+    """read_image with the demo's lower cap (MAX_IMAGE_BYTES, divided among `share` files read together)."""
     if not path:
         raise user_error(f"Upload the {what}")
     try:
-        return read_image(path, allow_bands=allow_bands)
+        return read_image(path, allow_bands=allow_bands, max_bytes=min(MAX_IMAGE_BYTES, max_image_bytes()) // share)
     except GifnetError as e:
         raise user_error(f"{what[0].upper() + what[1:]}: {e}") from None
 
@@ -187,17 +237,58 @@ def pixel_limit(images: Sequence[np.ndarray], notices: list[str]) -> list[np.nda
     return [resize(img, size) for img in images]
 
 
-def output_dir() -> Path:
-    """A fresh private folder for one request's files; folders older than RESULT_TTL_S are removed."""
-    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True, mode=0o700)
-    now = time.time()
-    for old in OUTPUT_ROOT.iterdir():
+def sweep_cache(keep: frozenset = frozenset()) -> int:
+    """Delete the files of the demo's cache folder created more than RESULT_TTL_S ago (ctime, as Gradio ages them),
+    except those in `keep` (real paths: the examples), then the folders left empty and as old; returns the number of
+    files deleted."""
+    root, now, deleted = Path(gradio_cache()), time.time(), 0
+    for folder, dirs, names in os.walk(root, topdown=False):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                if now - os.lstat(path).st_ctime > RESULT_TTL_S and os.path.realpath(path) not in keep:
+                    os.unlink(path)
+                    deleted += 1
+            except OSError:
+                pass
+        if folder != str(root):
+            try:
+                if not os.listdir(folder) and now - os.lstat(folder).st_mtime > RESULT_TTL_S:
+                    os.rmdir(folder)
+            except OSError:
+                pass
+    return deleted
+
+
+def _sweeper(demo: gr.Blocks) -> None:
+    """Every SWEEP_S while the app runs: `sweep_cache`, keeping the files Gradio marks as kept (the examples)."""
+    started = False
+    while True:
+        time.sleep(SWEEP_S)
+        started = started or demo.is_running
+        if not demo.is_running:
+            if started:
+                return                                  # closed
+            continue                                    # still starting
+        keep = frozenset(os.path.realpath(f) for block in demo.blocks.values()
+                         for f in getattr(block, "keep_in_cache", ()))
         try:
-            if now - old.stat().st_mtime > RESULT_TTL_S:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass
-    d = OUTPUT_ROOT / uuid.uuid4().hex
+            sweep_cache(keep)
+        except Exception:  # never let the sweeper die: log and go on
+            log.exception("sweeping the demo's cache failed")
+
+
+def output_root() -> Path:
+    """Where results go: a folder inside Gradio's cache, so Gradio serves them in place (no copy) and its
+    `delete_cache` removes them with the uploads and previews."""
+    return Path(gradio_cache()) / "gifnet"
+
+
+def output_dir() -> Path:
+    """A fresh private folder for one request's files (emptied and removed by `sweep_cache`)."""
+    root = output_root()
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    d = root / uuid.uuid4().hex
     d.mkdir(mode=0o700)
     return d
 
@@ -272,18 +363,20 @@ def fuse_images(image_a: Optional[str], image_b: Optional[str], task: str = "aut
         raise user_error(f"Unknown task {task!r}; choose one of {', '.join(FUSE_TASKS)}")
     t = TASKS[task]
     progress(0.05, desc="Reading the images")
-    pa, bits_a = _read(image_a, f"first image ({t.slot_a})")
-    pb, bits_b = _read(image_b, f"second image ({t.slot_b})")
     notices: list[str] = []
-    if pa.shape[:2] != pb.shape[:2]:
+    pa, bits_a = _read(image_a, f"first image ({t.slot_a})")
+    shape_a, size_a = pa.shape[:2], size_of(pa)
+    (pa,) = pixel_limit([pa], notices)          # before the second is read: one large image in memory at a time
+    pb, bits_b = _read(image_b, f"second image ({t.slot_b})")
+    if pb.shape[:2] != shape_a:
         if not resample:
-            raise user_error(f"The images differ in size: {t.slot_a} {size_of(pa)}, {t.slot_b} {size_of(pb)}. Tick "
+            raise user_error(f"The images differ in size: {t.slot_a} {size_a}, {t.slot_b} {size_of(pb)}. Tick "
                            "'Resample the second image to the first' (only for images of the same scene), or "
                            "register them first")
-        notices.append(f"The {t.slot_b} image was resampled from {size_of(pb)} to {size_of(pa)} to match the "
+        notices.append(f"The {t.slot_b} image was resampled from {size_of(pb)} to {size_a} to match the "
                        f"{t.slot_a} image.")
-        pb = resize(pb, pa.shape[:2])
-    pa, pb = pixel_limit([pa, pb], notices)
+    if pb.shape[:2] != pa.shape[:2]:
+        pb = resize(pb, pa.shape[:2])           # to the first's size, downscaled or not
     progress(0.2, desc="Fusing")
     fused = _fuse_planes(pa, pb, task)                                   # float32 in [0, 1]
     out_bits = 16 if 16 in (bits_a, bits_b) else 8
@@ -343,13 +436,14 @@ def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resa
     if not files:
         raise user_error("Upload the multispectral image: one multi-band TIFF, or one file per band")
     progress(0.02, desc="Reading the images")
+    share = len(files) + 1                      # every file is held at once: they share the demo's cap
     if len(files) == 1:
-        ms, bits = _read(files[0], "multispectral image", allow_bands=True)
+        ms, bits = _read(files[0], "multispectral image", allow_bands=True, share=share)
         bands = [ms] if ms.ndim == 2 else [ms[..., i] for i in range(ms.shape[2])]
     else:
-        read = [_read(f, f"band {i + 1}") for i, f in enumerate(files)]
+        read = [_read(f, f"band {i + 1}", share=share) for i, f in enumerate(files)]
         bands, bits = [luma(p) for p, _ in read], max(b for _, b in read)
-    pan, pan_bits = _read(pan_file, "panchromatic image")
+    pan, pan_bits = _read(pan_file, "panchromatic image", share=share)
     pan = luma(pan)
     notices: list[str] = []
     mismatched = [i for i, band in enumerate(bands) if band.shape != pan.shape]
@@ -398,13 +492,27 @@ def swap(a, b):
     return b, a
 
 
+def sample_unavailable(error: GifnetError) -> str:
+    """The page's message when the authors' sample cannot be had (the library's advice is for the command line)."""
+    why = ("this server runs offline and has no copy" if offline() else
+           "the download from the authors' GitHub repository failed" if "download" in str(error) else
+           _strip_temp_paths(str(error)))
+    return (f"The authors' sample could not be loaded: {why}. Your inputs are unchanged; try an example below or "
+            "upload your own images.")
+
+
 @user_errors
 def load_sample(task: str):
     """The authors' public sample pair for `task` (gifnet.samples: checksummed download or $GIFNET_SAMPLES) into the
-    two inputs. Remote sensing in this tab is one band + PAN: band 1 of the sample's multispectral image."""
+    two inputs. Remote sensing in this tab is one band + PAN: band 1 of the sample's multispectral image. When it
+    cannot be had, a warning says why and the inputs stay as they were."""
     from .samples import sample_pair
 
-    a, b = sample_pair(task if task != "auto" else "ivif")
+    try:
+        a, b = sample_pair(task if task != "auto" else "ivif")
+    except GifnetError as e:
+        gr.Warning(sample_unavailable(e))
+        return gr.update(), gr.update()
     d = output_dir()       # Gradio serves files from the temp dir: copy them out of the user cache
     if task == "remote":
         band, bits = read_image(a, allow_bands=True)
@@ -417,7 +525,11 @@ def load_sample(task: str):
 def load_remote_sample():
     from .samples import sample_pair
 
-    ms, pan = sample_pair("remote")
+    try:
+        ms, pan = sample_pair("remote")
+    except GifnetError as e:
+        gr.Warning(sample_unavailable(e))
+        return gr.update(), gr.update()
     d = output_dir()
     return [str(shutil.copy(ms, d / f"ms{ms.suffix}"))], str(shutil.copy(pan, d / f"pan{pan.suffix}"))
 
@@ -436,18 +548,25 @@ def _examples(folder: Optional[Path] = None):
 HEADER = """# GIFNet image fusion
 One small network for infrared-visible, multi-focus, multi-exposure, medical, NIR-visible and remote-sensing fusion,
 and single-image enhancement ([paper](https://arxiv.org/abs/2502.19854), CVPR 2025). Pick a task, upload two registered
-images of one scene **in the order shown**, press **Fuse**. Weights: {weights} · gifnet {version} · {device}."""
+images of one scene **in the order shown** (or click an example below), press **Fuse**.
+Weights: {weights} · gifnet {version} · {device}."""
+IVIF_NOTE = """The infrared-visible example is synthesised (a photo behind synthetic smoke, and its brightness without
+the smoke as a stand-in for a thermal image). For real pairs press **Load the authors' sample (online)** or download the
+[TNO Image Fusion Dataset](https://figshare.com/articles/dataset/TNO_Image_Fusion_Dataset/1008029) (A. Toet)."""
 
 
 def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
-    """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits."""
+    """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits. Sets GRADIO_TEMP_DIR to
+    a cache folder of the demo's own unless it is set (the sweeper deletes old files there)."""
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "gifnet-demo-cache"))
     examples = _examples(examples_dir)
     if ZEROGPU:
         get_model()   # ZeroGPU wants the model placed on "cuda" at start-up, outside the @spaces.GPU functions
     first = TASKS["ivif"]
-    sweep = (RESULT_TTL_S, RESULT_TTL_S)   # every hour, delete uploads and results older than an hour
+    sweep = (SWEEP_S, RESULT_TTL_S)   # every minute, delete uploads, previews and results older than 10 minutes
     with gr.Blocks(title="GIFNet image fusion", delete_cache=sweep, analytics_enabled=False) as demo:
-        gr.Markdown(HEADER.format(weights=weights_label(), version=__version__, device=DEVICE.upper()))
+        card_line, card_body = weights_card()
+        gr.Markdown(HEADER.format(weights=card_line, version=__version__, device=DEVICE.upper()), elem_id="header")
         with gr.Tab("Fuse", id="fuse"):
             with gr.Row():
                 with gr.Column():
@@ -462,10 +581,12 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
                         sample_btn = gr.Button("Load the authors' sample (online)", size="sm")
                     resample = gr.Checkbox(False, label="Resample the second image to the first if sizes differ")
                     run = gr.Button("Fuse", variant="primary", elem_id="fuse-run")
-                    ex = [[str(e.files[0]), str(e.files[1]), e.task] for e in examples if e.task in ("mfif", "meif")]
-                    if ex:
-                        gr.Examples(ex, inputs=[img_a, img_b, task], label="Synthesised examples (offline)",
-                                    example_labels=[e.title for e in examples if e.task in ("mfif", "meif")])
+                    shown = [e for e in examples if e.task in ("ivif", "mfif", "meif")]
+                    if shown:
+                        gr.Examples([[str(e.files[0]), str(e.files[1]), e.task] for e in shown],
+                                    inputs=[img_a, img_b, task], label="Examples (offline, synthesised)",
+                                    example_labels=[e.title for e in shown], elem_id="fuse-examples")
+                    gr.Markdown(IVIF_NOTE, elem_id="ivif-note")
                 with gr.Column():
                     slider = gr.ImageSlider(label="Source ↔ fused (drag the handle)", format="png",
                                             interactive=False, elem_id="fuse-result", max_height=520)
@@ -524,6 +645,8 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
                     notice_r = gr.Markdown(elem_id="remote-notice")
             run_r.click(fuse_remote, [ms, pan, resample_r, bands], [slider_r, download_r, notice_r], api_name="fuse_ms")
             sample_r.click(load_remote_sample, None, [ms, pan], api_visibility="private")
+        with gr.Accordion(f"About the served weights: {weights_label()}", open=False, elem_id="weights-card"):
+            gr.Markdown(card_body)
     return demo
 
 
@@ -532,6 +655,7 @@ def launch(host: str = "127.0.0.1", port: Optional[int] = None, share: bool = Fa
     """Serve the demo with its queue (CONCURRENCY workers, QUEUE_SIZE waiting) and upload limit."""
     demo = demo or build_demo()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    threading.Thread(target=_sweeper, args=(demo,), daemon=True, name="gifnet-demo-sweeper").start()
     demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_UPLOAD, footer_links=["api"],
                 **kwargs)
     return demo

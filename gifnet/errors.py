@@ -8,3 +8,12 @@ message on one line instead of a traceback; library users can catch it like any 
 
 class GifnetError(ValueError):
     """A problem with the user's input or environment, with an actionable message."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by the CLI's SIGTERM/SIGHUP handlers (`gifnet.cli.main`), so a terminated command
+    unwinds exactly like Ctrl-C: temp files are removed, a checkpoint is written, and it exits with 128 + `signum`."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

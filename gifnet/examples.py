@@ -3,6 +3,10 @@
 `make_examples(folder)` synthesises them from scikit-image's bundled public-domain / CC0 photographs (astronaut:
 NASA, public domain; coffee, chelsea: CC0; rocket: SpaceX, public domain). Nothing is downloaded and no dataset image
 is involved:
+    infrared-visible  smoke: the visible image is the photo behind synthetic smoke; the "infrared" image is the
+                    photo's brightness, slightly blurred and without the smoke (thermal cameras see through smoke, at
+                    a lower resolution). Not a real thermal image: real pairs are the authors' sample
+                    (gifnet.samples) or the TNO Image Fusion Dataset (A. Toet, on figshare)
     multi-focus     the photo blurred outside (near focus) or inside (far focus) a soft central disc
     multi-exposure  the photo at +2 EV (over-exposed, clipped) and -2 EV (under-exposed), in linear light
     enhancement     a low-contrast, hazy version of the photo
@@ -47,6 +51,19 @@ def _blur_rgb(img: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([gaussian_blur(img[..., c], sigma) for c in range(img.shape[2])], axis=-1)
 
 
+def smoke_pair(img: np.ndarray, density: float = 0.9, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(infrared-like, visible): the visible photo behind a smooth random smoke plume (up to `density` opaque, light
+    grey), and its brightness blurred by 1.5 px without the smoke, as a stand-in for a thermal image."""
+    h, w = img.shape[:2]
+    noise = np.random.default_rng(seed).random((h, w)).astype(np.float32)
+    field = gaussian_blur(noise, max(h, w) / 12)
+    field = (field - field.min()) / max(float(field.max() - field.min()), 1e-6)
+    smoke = (density * np.clip((field - 0.25) / 0.25, 0, 1))[..., None]    # a plume over most of the frame
+    visible = (1 - smoke) * img + smoke * 0.78
+    infrared = gaussian_blur(luma(img), 1.5)
+    return np.clip(infrared, 0, 1).astype(np.float32), np.clip(visible, 0, 1).astype(np.float32)
+
+
 def focus_pair(img: np.ndarray, sigma: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """(near focus, far focus): sharp inside / outside a soft disc at the centre, blurred elsewhere."""
     h, w = img.shape[:2]
@@ -88,6 +105,8 @@ def make_examples(folder: Path) -> list[Example]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     specs = {  # file stem -> (task, title, maker)
+        "ivif_astronaut": ("ivif", "Infrared-visible: through smoke (synthesised from astronaut)",
+                           lambda: smoke_pair(_photo("astronaut"))),
         "mfif_astronaut": ("mfif", "Multi-focus (synthesised from astronaut)", lambda: focus_pair(_photo("astronaut"))),
         "mfif_coffee": ("mfif", "Multi-focus (synthesised from coffee)", lambda: focus_pair(_photo("coffee"))),
         "meif_chelsea": ("meif", "Multi-exposure ±2 EV (from chelsea)", lambda: exposure_pair(_photo("chelsea"))),

@@ -20,8 +20,10 @@ import json
 import logging
 import os
 import re
+import socket
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Optional, Union
@@ -138,8 +140,10 @@ def load_official(path: Path) -> GIFNet:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise GifnetError(f"{path}: not a readable PyTorch state dict ({str(e).splitlines()[0][:120]}); only plain "
-                          "tensors are loaded, never pickled code") from None
+        raise GifnetError(f"{path}: cannot be read as a PyTorch state dict of plain tensors ({type(e).__name__}): it "
+                          "is another kind of file, a damaged one, or it holds pickled objects, which gifnet never "
+                          "loads. Pass the authors' Final.model, one of our .safetensors files, or a save_pretrained "
+                          "folder.") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -158,7 +162,8 @@ def load_safetensors(path: Path) -> GIFNet:
     try:
         state = load_file(path)
     except Exception as e:
-        raise GifnetError(f"{path}: not a readable safetensors file ({e})") from None
+        raise GifnetError(f"{path}: cannot be read as a safetensors file ({type(e).__name__}: it is not one, or it is "
+                          "truncated). Pass a complete .safetensors file or a save_pretrained folder.") from None
     return _from_state(state, config, path)
 
 
@@ -220,19 +225,47 @@ def load_from_hub(spec: str) -> GIFNet:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     repo_id, _, revision = spec.partition("@")
-    where = hf_cache_dir() or "the default Hugging Face cache"
+    where = hf_cache_dir() or _default_hf_cache()
+    local_only = offline() or not hub_reachable()     # unreachable: the cache at once, not a minute of retries
     try:
         return GIFNet.from_pretrained(repo_id, revision=revision or None, cache_dir=hf_cache_dir(),
-                                      local_files_only=offline(), strict=True)
+                                      local_files_only=local_only, strict=True)
     except LocalEntryNotFoundError:
         if offline():
             raise GifnetError(f"{spec}: not in the local Hugging Face cache ({where}) and offline mode is on "
                               "(HF_HUB_OFFLINE/GIFNET_OFFLINE); download it once online, or pass a local weights "
                               "folder") from None
-        raise GifnetError(f"{spec}: the Hugging Face Hub is unreachable and no cached copy was found in {where}; "
-                          "check your connection, or pass a local weights folder") from None
+        raise GifnetError(f"{spec}: the Hugging Face Hub ({hub_endpoint()}) cannot be reached and no cached copy was "
+                          f"found in {where}; check your connection, or pass a local weights folder") from None
     except GifnetError:
         raise
     except Exception as e:  # RepositoryNotFoundError, RevisionNotFoundError, gated repos, HTTP errors
-        raise GifnetError(f"{spec}: could not fetch from the Hugging Face Hub ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:160]}); check the id and revision") from None
+        raise GifnetError(f"{spec}: could not be fetched from the Hugging Face Hub ({type(e).__name__}); check the "
+                          "id and the revision, and that the repository is public") from None
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+def _default_hf_cache() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub's host opens within `timeout` seconds (huggingface_hub itself retries an
+    unreachable host for about half a minute before giving up). Behind a proxy (HTTPS_PROXY, ALL_PROXY) the host is
+    not tried directly: True."""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urllib.parse.urlsplit(hub_endpoint())
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+        return True
+    except (OSError, ValueError):
+        return False

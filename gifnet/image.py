@@ -11,16 +11,24 @@ Colour follows the release's YCbCr (BT.601, full range) with zero-centred chroma
     R = Y + 1.402 Cr,  G = Y - 0.344136 Cb - 0.714136 Cr,  B = Y + 1.772 Cb
 Unlike the release we keep Y in float (the release truncates it to uint8, a bias of -0.5 grey levels on average and a
 loss of all 16-bit precision).
+
+Decompression bombs (a small file that claims a huge image) are refused before any pixel is decoded: the reader reads
+the header, and refuses a file whose pixels as float32 (width x height x channels x 4 bytes) would exceed
+`max_image_bytes()`, the memory budget of one fusion (`gifnet.pipeline.memory_budget`), or whose pixel count exceeds
+Pillow's bomb threshold (`Image.MAX_IMAGE_PIXELS`; Pillow's DecompressionBombWarning is made an error).
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
+import stat
 import struct
-import tempfile
+import uuid
+import warnings
 import zlib
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pnm"}
 Image.MAX_IMAGE_PIXELS = 400_000_000  # beyond this we refuse instead of risking a decompression bomb
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)   # Pillow only warns up to twice that
 
 
 def describe(src: ImageLike) -> str:
@@ -44,17 +53,44 @@ def describe(src: ImageLike) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------- reading
-def read_image(src: ImageLike, allow_bands: bool = False) -> tuple[np.ndarray, int]:
+def max_image_bytes() -> int:
+    """The most memory one image read from a file may take as float32 pixels: the memory budget of one fusion
+    (`gifnet.pipeline.memory_budget`: half the available memory, at most `pipeline.MAX_WORKING_MEMORY`, 1 GB)."""
+    from .pipeline import memory_budget  # here, not at the top: gifnet.pipeline imports this module
+
+    return int(memory_budget())
+
+
+def check_size(name: str, width: int, height: int, channels: int, limit: Optional[int] = None, *,
+               sample_bytes: int = 4) -> None:
+    """Refuse (GifnetError) an image whose header claims more than `limit` bytes of float32 pixels (default
+    `max_image_bytes()`; `sample_bytes` > 4 for float64 files, decoded at that size first) or more pixels than
+    Pillow's bomb threshold. Called before anything is decoded."""
+    limit = max_image_bytes() if limit is None else limit
+    need = width * height * channels * sample_bytes
+    if need > limit or width * height > Image.MAX_IMAGE_PIXELS:
+        raise GifnetError(f"{name}: claims {width}x{height} pixels x {channels} channel(s), {_size(need)} as float "
+                          f"pixels; the limit here is {_size(limit)} (or {Image.MAX_IMAGE_PIXELS:,} pixels), so it was "
+                          "not decoded; downscale or crop it first (or it is a decompression bomb)")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def read_image(src: ImageLike, allow_bands: bool = False, *, max_bytes: Optional[int] = None) -> tuple[np.ndarray, int]:
     """Read a path, PIL image or numpy array into float32 pixels in [0, 1] and the source bit depth.
 
     Accepts uint8, uint16, bool and float arrays (floats must already lie in [0, 1]); grey `(H, W)`, `(H, W, 1)`, RGB and
-    RGBA (alpha is dropped). `allow_bands=True` also accepts `(H, W, B)` multi-band images (TIFF). Every failure raises
-    `GifnetError` naming the input.
+    RGBA (alpha is dropped). `allow_bands=True` also accepts `(H, W, B)` multi-band images (TIFF). Files and PIL images
+    whose pixels would take more than `max_bytes` as float32 (default `max_image_bytes()`) are refused from their
+    header, before decoding (see `check_size`). Every failure raises `GifnetError` naming the input.
     """
     name = describe(src)
     if isinstance(src, (str, os.PathLike)):
-        arr = _read_file(Path(src))
+        arr = _read_file(Path(src), max_bytes)
     elif isinstance(src, Image.Image):
+        check_size(name, *src.size, _channels(src), max_bytes)
         arr = _pil_to_array(src, name)
     elif isinstance(src, np.ndarray):
         arr = src
@@ -63,31 +99,54 @@ def read_image(src: ImageLike, allow_bands: bool = False) -> tuple[np.ndarray, i
     return _normalise(arr, name, allow_bands)
 
 
-def _read_file(path: Path) -> np.ndarray:
+def _read_file(path: Path, max_bytes: Optional[int]) -> np.ndarray:
     if not path.exists():
         raise GifnetError(f"{path}: file not found; check the path")
     if path.is_dir():
         raise GifnetError(f"{path}: is a folder, expected an image file")
     if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        try:
-            arr = tifffile.imread(path)
-        except Exception as e:  # tifffile raises many types for broken files
-            raise GifnetError(f"{path}: cannot read this TIFF ({e}); is the file complete?") from None
-        if arr.ndim == 3 and arr.shape[0] < min(arr.shape[1:]) and arr.shape[0] <= 16 and arr.shape[2] > 16:
-            arr = np.moveaxis(arr, 0, -1)  # planar (B, H, W) storage -> (H, W, B)
-        return arr
+        return _read_tiff(path, max_bytes)
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:                     # reads the header only
+            check_size(str(path), *im.size, _channels(im), max_bytes)
             if _is_16bit_colour_png(path):
                 log.warning("%s: 16-bit colour PNG is read at 8 bits by Pillow; save it as TIFF to keep 16 bits", path)
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)     # rotates only when EXIF says so (no copy otherwise)
             return _pil_to_array(im, str(path))
-    except Image.DecompressionBombError:
-        raise GifnetError(f"{path}: more than {Image.MAX_IMAGE_PIXELS:,} pixels; refusing to decode it") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:    # raised by Image.open
+        claimed = "".join(re.findall(r"\((\d+) pixels\)", str(e))[:1]) or "more"
+        raise GifnetError(f"{path}: claims {int(claimed) if claimed.isdigit() else claimed:,} pixels, more than "
+                          f"Pillow's limit of {Image.MAX_IMAGE_PIXELS:,}, so it was not decoded; downscale or crop it "
+                          "first (or it is a decompression bomb)") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise GifnetError(f"{path}: not a readable image ({e}); use PNG, JPEG, TIFF or BMP") from None
+
+
+def _read_tiff(path: Path, max_bytes: Optional[int]) -> np.ndarray:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise ValueError("no image in the file")
+            shape, dtype = tif.series[0].shape, tif.series[0].dtype     # from the header: nothing decoded yet
+            plane = sorted(sorted(range(len(shape)), key=lambda i: -shape[i])[:2])    # the two largest axes: H, W
+            h, w = (shape[plane[0]], shape[plane[1]]) if len(shape) >= 2 else (1, int(np.prod(shape)))
+            check_size(str(path), w, h, int(np.prod(shape)) // max(1, w * h), max_bytes,
+                       sample_bytes=max(4, dtype.itemsize))
+            arr = tif.asarray()
+    except GifnetError:
+        raise
+    except Exception as e:  # tifffile raises many types for broken files
+        raise GifnetError(f"{path}: cannot read this TIFF ({e}); is the file complete?") from None
+    if arr.ndim == 3 and arr.shape[0] < min(arr.shape[1:]) and arr.shape[0] <= 16 and arr.shape[2] > 16:
+        arr = np.moveaxis(arr, 0, -1)  # planar (B, H, W) storage -> (H, W, B)
+    return arr
+
+
+def _channels(im: Image.Image) -> int:
+    """Channels of the array `_pil_to_array` makes of `im` (palette images become RGB or RGBA)."""
+    return {"P": 3, "PA": 4}.get(im.mode, len(im.getbands()))
 
 
 def _is_16bit_colour_png(path: Path) -> bool:
@@ -128,9 +187,9 @@ def _normalise(arr: np.ndarray, name: str, allow_bands: bool) -> np.ndarray:
         what = "multi-band; use gifnet.fuse_multispectral for multispectral images" if arr.ndim == 3 else "not an image"
         raise GifnetError(f"{name}: shape {arr.shape} is {what}; expected (H, W) grey or (H, W, 3) RGB")
     if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0, 8
+        return _scaled(arr, 255.0), 8
     if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / 65535.0, 16
+        return _scaled(arr, 65535.0), 16
     if arr.dtype == bool:
         return arr.astype(np.float32), 8
     if np.issubdtype(arr.dtype, np.floating):
@@ -143,6 +202,12 @@ def _normalise(arr: np.ndarray, name: str, allow_bands: bool) -> np.ndarray:
                               "divide by 255 (8-bit data) or 65535 (16-bit data) first")
         return np.clip(arr, 0.0, 1.0), 32
     raise GifnetError(f"{name}: unsupported pixel type {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+
+
+def _scaled(arr: np.ndarray, full_scale: float) -> np.ndarray:
+    """arr / full_scale as float32, divided in place: one float copy of a large image, not two."""
+    out = arr.astype(np.float32)
+    return np.divide(out, full_scale, out=out)
 
 
 def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
@@ -213,7 +278,9 @@ def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bo
     """Write a uint8/uint16/float32 image atomically (temp file + rename: no partial file on failure).
 
     PNG keeps 8 or 16 bits (grey or RGB); TIFF keeps any depth and any number of bands; JPEG/BMP/WebP are 8-bit.
-    Refuses to replace an existing file unless `overwrite=True`.
+    Refuses to replace an existing file unless `overwrite=True`. A new file gets the permissions a plain `open()`
+    would give it under the current umask; a replaced file keeps its own. The temp file (`.gifnet-*` beside the output)
+    is removed on any exception, including KeyboardInterrupt and the CLI's SIGTERM/SIGHUP (`gifnet.errors.Interrupted`).
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -232,10 +299,10 @@ def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bo
         pixels = np.round(pixels / 257.0).astype(np.uint8)
     if pixels.ndim == 3 and pixels.shape[2] not in (3,) and ext not in (".tif", ".tiff"):
         raise GifnetError(f"{path}: {pixels.shape[2]} bands can only be written as TIFF; use a .tif name")
-    tmp = None
+    tmp = path.parent / f".gifnet-{uuid.uuid4().hex[:16]}{ext}"    # named before it exists: no window for a stray
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".gifnet-", suffix=ext, dir=path.parent)
-        os.close(fd)
+        keep_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))    # 0o666 & ~umask, as open() gives
         if ext in (".tif", ".tiff"):
             import tifffile
 
@@ -248,11 +315,13 @@ def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bo
             Image.fromarray(pixels).save(tmp, format="PNG")  # uint16 grey -> mode I;16
         else:
             Image.fromarray(pixels).save(tmp, format=Image.registered_extensions()[ext], **_save_options(ext))
+        if keep_mode is not None:
+            os.chmod(tmp, keep_mode)
         os.replace(tmp, path)
     except OSError as e:
         raise GifnetError(f"{path}: could not write ({e.strerror or e}); check free space and permissions") from None
     finally:
-        if tmp and os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
     return path
 

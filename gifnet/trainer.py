@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .data import DataConfig, FocusConfig, PairedFolder, TrainingStream
-from .errors import GifnetError
+from .errors import GifnetError, Interrupted
 from .hub import load_model, save_weights
 from .losses import (InformationSource, information_weights, intensity_loss, make_information_source,
                      mse_per_sample, reconstruction_loss)
@@ -659,7 +659,7 @@ def run(args: argparse.Namespace) -> int:
     given = given_settings(args)
 
     def on_term(signum, frame):
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
@@ -668,8 +668,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             trainer = Trainer(TrainConfig(**given))
         out = trainer.fit()
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:            # Ctrl-C, or SIGTERM/SIGHUP (gifnet.errors.Interrupted)
+        return 128 + getattr(e, "signum", signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, previous)
     log.info("done: load the weights with gifnet.load_model(%r) or --weights %s", str(out), out)

@@ -1,8 +1,10 @@
 """The `gifnet` command end to end in temp dirs: files, folders, every bad input gives one line and no partial file."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +127,70 @@ def test_console_entry_help_shows_examples():
     assert r.returncode == 0 and "examples:" in r.stdout and "gifnet fuse ir/ vis/" in r.stdout
     r = subprocess.run([sys.executable, "-m", "gifnet", "fuse", "x.png"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_skip_existing_continues_a_folder_run(tmp_path, weights, capsys):
+    for name in ("1", "2", "3"):
+        save(tmp_path / "a" / f"{name}.png", img())
+        save(tmp_path / "b" / f"{name}.png", img())
+    out = tmp_path / "out"
+    save(out / "2.png", img())                                         # left by an earlier, interrupted run
+    before = (out / "2.png").read_bytes()
+    code, text = run(capsys, "fuse", tmp_path / "a", tmp_path / "b", "-o", out, "--weights", weights)
+    assert code == 2 and "--skip-existing" in text                     # the refusal says how to continue
+    code, text = run(capsys, "fuse", tmp_path / "a", tmp_path / "b", "-o", out, "--weights", weights,
+                     "--skip-existing")
+    assert code == 0 and "fused 2 of 3 pairs" in text and "1 skipped (output exists)" in text
+    assert sorted(p.name for p in out.iterdir()) == ["1.png", "2.png", "3.png"]
+    assert (out / "2.png").read_bytes() == before                      # left as it was
+    code, text = run(capsys, "fuse", tmp_path / "a", tmp_path / "b", "-o", out, "--weights", weights,
+                     "--skip-existing")
+    assert code == 0 and "fused 0 of 3 pairs" in text and "3 skipped" in text
+    code, text = run(capsys, "enhance", tmp_path / "a" / "1.png", "-o", out / "1.png", "--weights", weights,
+                     "--skip-existing")
+    assert code == 0 and "exists, skipped" in text
+    with pytest.raises(SystemExit):
+        main(["fuse", "x", "y", "-o", "z", "--overwrite", "--skip-existing"])        # one or the other
+
+
+SLOW_WRITE = """
+import sys, time
+from pathlib import Path
+from PIL import Image
+from gifnet.cli import main
+
+marker, calls, save = Path(sys.argv[1]), [], Image.Image.save
+def slow_second_save(self, fp, *args, **kwargs):                      # the 2nd output: stop inside its write
+    calls.append(fp)
+    if len(calls) == 2:
+        Path(fp).write_bytes(b"partial")                               # a half-written temp file
+        marker.write_text(str(fp))
+        time.sleep(60)
+    return save(self, fp, *args, **kwargs)
+Image.Image.save = slow_second_save
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_mid_write_leaves_no_stray_file(tmp_path, weights, sig, code):
+    """SIGTERM (timeout, schedulers, container stops) or SIGHUP during the second write of a folder run: exit
+    128 + signal with a message, the first output complete, no temp file and no partial output left."""
+    for name in ("1", "2", "3"):
+        save(tmp_path / "a" / f"{name}.png", img())
+        save(tmp_path / "b" / f"{name}.png", img())
+    out, marker = tmp_path / "out", tmp_path / "writing"
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, marker, "fuse", tmp_path / "a", tmp_path / "b", "-o",
+                             out, "--weights", weights], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), proc.stderr.read() if proc.poll() is not None else "the write never started"
+    assert Path(marker.read_text()).name.startswith(".gifnet-") and Path(marker.read_text()).exists()
+    proc.send_signal(sig)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == code, err
+    assert f"stopped by {signal.Signals(sig).name}" in err and "stopped after 1 of 3 pairs" in err
+    assert "--skip-existing" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["1.png"]         # no .gifnet-* temp file, no partial 2.png
+    assert Image.open(out / "1.png").size == (20, 24)

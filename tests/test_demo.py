@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import stat
+import time
 from pathlib import Path
 
 import numpy as np
@@ -164,11 +165,15 @@ def test_unexpected_failures_become_one_line_errors(monkeypatch, images):
     assert e.value.message.startswith("Unexpected error (RuntimeError)") and "internal detail" not in e.value.message
 
 
-def test_weights_that_cannot_load_are_reported(monkeypatch, images):
+def test_weights_that_cannot_load_are_reported(monkeypatch, images, caplog):
+    """The page says the server cannot load its weights (no paths, no environment variables); the log has why."""
     monkeypatch.setenv("GIFNET_WEIGHTS", "acme/not-in-the-cache")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(gr.Error, match="Could not load the weights: acme/not-in-the-cache: .*offline"):
+    with pytest.raises(gr.Error, match=r"could not load its weights \(acme/not-in-the-cache\).*not a problem with your"
+                                       " images") as e:
         demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")
+    assert "HF_HUB_OFFLINE" not in e.value.message and "/" not in e.value.message.replace("acme/not", "")
+    assert "acme/not-in-the-cache: not in the local Hugging Face cache" in caplog.text
 
 
 def test_enhance_handler_matches_the_pipeline(model, images):
@@ -211,15 +216,103 @@ def test_presets_relabel_and_swap():
 def test_every_request_gets_its_own_private_folder(model, images):
     p1 = Path(demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")[1])
     p2 = Path(demo.fuse_images(str(images["near"]), str(images["far"]), "mfif")[1])
-    assert p1.parent != p2.parent and p1.parent.parent == p2.parent.parent == demo.OUTPUT_ROOT
+    assert p1.parent != p2.parent and p1.parent.parent == p2.parent.parent == demo.output_root()
     assert stat.S_IMODE(p1.parent.stat().st_mode) == 0o700
+    assert demo.output_root().parent == Path(demo.gradio_cache())      # in Gradio's cache: served without a copy
 
 
-def test_old_results_are_swept(monkeypatch):
-    old = demo.output_dir()
-    os.utime(old, (0, 0))
-    demo.output_dir()
-    assert not old.exists()
+def test_old_files_are_swept_but_not_the_examples(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    result = demo.output_dir() / "fused.png"
+    result.write_bytes(b"x")
+    upload = tmp_path / "cache" / ("ab" * 20) / "upload.png"
+    example = tmp_path / "cache" / ("cd" * 20) / "example.png"
+    for f in (upload, example):
+        f.parent.mkdir(parents=True)
+        f.write_bytes(b"y")
+    assert demo.sweep_cache() == 0                                      # all younger than RESULT_TTL_S
+    monkeypatch.setattr(demo, "RESULT_TTL_S", -1)                       # now everything is old
+    assert demo.sweep_cache(keep=frozenset({os.path.realpath(example)})) == 2
+    assert example.exists() and not upload.exists() and not result.exists()
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [("cd" * 20)]   # emptied folders removed
+
+
+def test_first_screen_has_an_infrared_visible_example_and_names_the_weights(tmp_path, monkeypatch):
+    """Offline: the Fuse tab's first example is infrared-visible (synthesised, said so, with where to get real
+    pairs); the header names the served weights (read from their source) and links the evaluation of their model
+    card, shown in the "About the served weights" panel."""
+    pytest.importorskip("skimage")
+    from gifnet.hub import DEFAULT_WEIGHTS
+
+    monkeypatch.delenv("GIFNET_WEIGHTS", raising=False)
+    app = demo.build_demo(tmp_path / "examples")
+    texts = [c["props"].get("value") for c in app.config["components"] if c["type"] == "markdown"]
+    header = next(t for t in texts if t and t.startswith("# GIFNet"))
+    name = Path(DEFAULT_WEIGHTS).name if DEFAULT_WEIGHTS != "official" else "the authors' released checkpoint"
+    assert f"**{name}**" in header and "[evaluation" in header
+    if DEFAULT_WEIGHTS != "official":
+        assert "(#weights-card)" in header
+        card = next(t for t in texts if t and t.startswith("From the model card"))
+        assert "| group |" in card                                          # the model card's evaluation table
+    assert any(t and "TNO Image Fusion Dataset" in t and "synthesised" in t for t in texts)
+    examples = next(c for c in app.config["components"] if c["type"] == "dataset")
+    assert examples["props"]["samples"][0][2] == "ivif"                    # the default task's example comes first
+    first = [Path(examples["props"]["samples"][0][i]["path"]) for i in (0, 1)]
+    ir, vis = read_image(first[0])[0], read_image(first[1])[0]
+    assert ir.ndim == 2 and vis.ndim == 3 and ir.shape == vis.shape[:2]     # grey "infrared", colour visible
+
+
+def test_refused_bombs_stay_near_idle_memory(tmp_path):
+    """Crafted bombs (made here, never committed) through the demo's handler and the CLI, in a fresh process:
+    every one is refused with a message, and the peak memory (VmHWM) stays within 300 MB of idle."""
+    import json
+    import subprocess
+    import sys
+
+    from bombs import jpeg_bomb, png_bomb, tiff_bomb
+
+    small = tmp_path / "small.png"
+    write_image(np.zeros((64, 64, 3), np.uint8), small)
+    files = {"png_rgb": png_bomb(tmp_path / "rgb.png", 20000, 20000),           # 1.6 MB, 4.5 GB as float
+             "png_grey": png_bomb(tmp_path / "grey.png", 25000, 25000, 1),      # past Pillow's warning threshold
+             "tiff": tiff_bomb(tmp_path / "big.tif", 20000, 20000),
+             "jpeg": jpeg_bomb(tmp_path / "big.jpg", 20000, 15000)}
+    cases = {k: [str(v), str(small)] for k, v in files.items()}
+    cases["pair"] = [str(files["png_rgb"]), str(files["tiff"])]
+    cases["small_then_bomb"] = [str(small), str(files["png_grey"])]
+    script = """
+import json, sys
+from pathlib import Path
+import gradio as gr
+from gifnet import cli, demo
+
+def status(key):
+    return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) * 1024
+
+cases, out = json.loads(sys.argv[1]), Path(sys.argv[2])
+try:
+    open("/proc/self/clear_refs", "w").write("5")                 # reset the peak to the current RSS
+except OSError:
+    pass
+idle, report = status("VmRSS:"), {}
+for name, (a, b) in cases.items():
+    try:
+        demo.fuse_images(a, b, "ivif")
+        report[name] = "accepted"
+    except gr.Error as e:
+        report[name] = e.message
+    report[name + " cli"] = cli.main(["fuse", a, b, "-o", str(out / (name + ".png"))])
+print(json.dumps({"idle": idle, "peak": status("VmHWM:"), "report": report}))
+"""
+    r = subprocess.run([sys.executable, "-c", script, json.dumps(cases), str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    for name in cases:
+        assert "not decoded" in result["report"][name], (name, result["report"][name])
+        assert result["report"][name + " cli"] == 2
+    assert result["peak"] - result["idle"] < 300 * 2**20, result
+    assert not list(tmp_path.glob("*.png.*")) and not list(tmp_path.glob(".gifnet-*"))
 
 
 def test_cli_has_the_demo_subcommand():
@@ -280,6 +373,64 @@ def test_client_fuse_enhance_and_errors(server, images, model):
     assert read_image(tif, allow_bands=True)[0].shape == (96, 96, 3)
 
 
+def folder_usage(folder: Path) -> tuple[int, int]:
+    """(files, bytes) under `folder`; files deleted while it looks are not counted."""
+    sizes = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            try:
+                sizes.append(os.stat(os.path.join(root, name)).st_size)
+            except FileNotFoundError:
+                pass
+    return len(sizes), sum(sizes)
+
+
+def test_temp_disk_stays_bounded_under_30_requests(tmp_path, monkeypatch):
+    """30 /fuse requests with distinct uploads against a server whose sweeper runs every second for files older
+    than 2 s (production: every minute, 10 min): results are written once, into the demo's cache folder, and once
+    the requests stop everything they left is swept, request folders included; the examples stay."""
+    from gradio_client import Client, handle_file
+
+    from gifnet.hub import save_weights
+    from gifnet.model import GIFNet
+
+    cache = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    monkeypatch.setenv("GIFNET_WEIGHTS", str(save_weights(GIFNet(), tmp_path / "weights")))
+    monkeypatch.setattr(demo, "RESULT_TTL_S", 2)
+    monkeypatch.setattr(demo, "SWEEP_S", 1)
+    app = demo.launch("127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True,
+                      demo=demo.build_demo(tmp_path / "examples"))
+    try:
+        idle = folder_usage(cache)
+        examples = [Path(cell["path"]) for c in app.config["components"] if c["type"] == "dataset"
+                    for sample in c["props"]["samples"] for cell in sample if isinstance(cell, dict) and "path" in cell]
+        assert examples and all(cache in p.parents for p in examples)
+        client, rng = Client(app.local_url, verbose=False), np.random.default_rng(0)
+        usage = []
+        for i in range(30):
+            a, b = tmp_path / f"a{i}.png", tmp_path / f"b{i}.png"
+            write_image((rng.random((32, 32)) * 255).astype(np.uint8), a)          # infrared: grey
+            write_image((rng.random((32, 32, 3)) * 255).astype(np.uint8), b)       # visible: colour
+            download = client.predict(handle_file(a), handle_file(b), "ivif", False, api_name="/fuse")[1]
+            assert read_image(download)[0].shape == (32, 32, 3)
+            usage.append(folder_usage(cache))
+        per_request = usage[0][0] - idle[0]
+        assert 0 < per_request <= 8
+        assert len(list((cache / "gifnet").glob("*/*"))) <= 30             # one result file per request, no copy
+        deadline = time.monotonic() + 60
+        while (folder_usage(cache)[0] > idle[0] or list((cache / "gifnet").iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = sorted(str(f.relative_to(cache)) for f in cache.rglob("*") if f.is_file())
+        assert folder_usage(cache)[0] <= idle[0], (idle, usage[-1], left)  # only the examples are left
+        assert not list((cache / "gifnet").iterdir())                       # request folders removed too
+        assert all(p.is_file() for p in examples)                           # the examples stay
+        assert max(n for n, _ in usage) < 30 * per_request                  # swept during the run as well
+    finally:
+        app.close()
+        demo._models.clear()
+
+
 def test_upload_size_limit_is_enforced_by_the_server(server, tmp_path):
     import httpx
 
@@ -301,7 +452,7 @@ def test_browser_upload_fuse_and_download(server, images, model, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
     expect = sync_api.expect
 
-    shot = tmp_path / "demo_fuse.png"
+    shot = tmp_path / "demo_fuse_mfif.png"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
@@ -350,11 +501,64 @@ def test_browser_upload_fuse_and_download(server, images, model, tmp_path):
         shutil.copy(shot, target / shot.name)
 
 
+@pytest.mark.browser
+def test_browser_first_screen_as_a_newcomer_sees_it(tmp_path, monkeypatch):
+    """`make demo` as it starts: the default (bundled) weights, offline. The header names them; clicking the first
+    example (infrared-visible) and Fuse gives a result; the weights panel shows their model card's evaluation table.
+    The screenshot is the README's (docs/demo_fuse.png, copied to $GIFNET_SCREENSHOT_DIR when set)."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
+    pytest.importorskip("skimage")
+    from gifnet.hub import DEFAULT_WEIGHTS
+
+    expect = sync_api.expect
+    monkeypatch.delenv("GIFNET_WEIGHTS", raising=False)
+    monkeypatch.setenv("GIFNET_OFFLINE", "1")
+    app = demo.launch("127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True,
+                      demo=demo.build_demo(tmp_path / "examples"))
+    shot = tmp_path / "demo_fuse.png"
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(app.local_url)
+                page.wait_for_selector("#fuse-a input[type=file]", state="attached", timeout=90_000)
+                expect(page.locator("#header")).to_contain_text(f"Weights: {demo.weights_label()}")
+                page.locator("#fuse-examples button").first.click()           # Infrared-visible: through smoke
+                expect(page.locator("#fuse-a img")).to_be_visible(timeout=30_000)
+                expect(page.locator("#fuse-b img")).to_be_visible(timeout=30_000)
+                page.click("#fuse-run")
+                expect(page.locator("#fuse-result img")).to_have_count(2, timeout=180_000)
+                expect(page.locator("#fuse-notice")).to_contain_text("(Infrared-visible)", timeout=30_000)
+                if DEFAULT_WEIGHTS != "official":
+                    page.locator("#weights-card").click()
+                    expect(page.locator("#weights-card table").first).to_be_visible(timeout=15_000)
+                assert page.locator(".toast-title.error").count() == 0
+                page.locator("#fuse-examples").scroll_into_view_if_needed()
+                page.evaluate("window.scrollTo(0, 0)")
+                page.screenshot(path=str(shot), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        app.close()
+        demo._models.clear()
+    assert not errors, errors
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("GIFNET_SCREENSHOT_DIR"):
+        target = Path(os.environ["GIFNET_SCREENSHOT_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, target / shot.name)
+
+
 # ------------------------------------------------------------------------------------------ samples, Space files
 def test_load_sample_copies_the_authors_pair(shared, monkeypatch, tmp_path):
     monkeypatch.setenv("GIFNET_SAMPLES", str(shared))
     a, b = demo.load_sample("medical")
-    assert Path(a).parent == Path(b).parent and Path(a).parent.parent == demo.OUTPUT_ROOT   # servable temp copies
+    assert Path(a).parent == Path(b).parent and Path(a).parent.parent == demo.output_root()   # servable temp copies
     assert read_image(a)[0].ndim == 3 and read_image(b)[0].ndim == 2                          # PET, MRI
     band, pan = demo.load_sample("remote")                                                     # one band + PAN
     assert read_image(band)[0].shape == read_image(pan)[0].shape
@@ -363,8 +567,12 @@ def test_load_sample_copies_the_authors_pair(shared, monkeypatch, tmp_path):
     monkeypatch.delenv("GIFNET_SAMPLES")
     monkeypatch.setenv("GIFNET_CACHE", str(tmp_path / "empty"))
     monkeypatch.setenv("GIFNET_OFFLINE", "1")
-    with pytest.raises(gr.Error, match="offline mode is on"):
-        demo.load_sample("ivif")
+    with pytest.warns(UserWarning) as w:                                   # a toast on the page, inputs unchanged
+        assert demo.load_sample("ivif") == (gr.update(), gr.update())
+        assert demo.load_remote_sample() == (gr.update(), gr.update())
+    text = str(w[0].message)
+    assert "this server runs offline" in text and "Your inputs are unchanged" in text
+    assert not any(word in text for word in ("GIFNET_OFFLINE", "pass its path", "yourself", "--"))   # no CLI advice
 
 
 def test_space_folder(tmp_path):

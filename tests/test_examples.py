@@ -44,10 +44,20 @@ def test_hazy_and_wald(scene):
     assert np.allclose(pan, luma(scene))
 
 
+def test_smoke_pair_hides_the_visible_and_not_the_infrared(scene):
+    ir, vis = examples.smoke_pair(scene)
+    assert ir.shape == scene.shape[:2] and vis.shape == scene.shape
+    hidden = np.abs(vis - scene).max(axis=-1) > 0.2                              # where the smoke is thick
+    assert 0.2 < hidden.mean() < 0.95
+    assert np.abs(ir - examples.gaussian_blur(luma(scene), 1.5)).max() < 1e-6    # no smoke in the infrared
+    assert luma(vis)[hidden].std() < 0.7 * luma(scene)[hidden].std()             # contrast lost behind the smoke
+
+
 def test_make_examples_writes_once(tmp_path):
     pytest.importorskip("skimage")
     made = examples.make_examples(tmp_path)
-    assert {e.task for e in made} == {"mfif", "meif", "enhance", "remote"}
+    assert {e.task for e in made} == {"ivif", "mfif", "meif", "enhance", "remote"}
+    assert made[0].task == "ivif"
     for e in made:
         shapes = [read_image(p, allow_bands=True)[0].shape for p in e.files]
         assert all(max(s[:2]) <= examples.MAX_SIDE for s in shapes)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -87,17 +88,25 @@ def test_refuses_pickled_code(cache, tmp_path):
     path = tmp_path / "evil.model"
     with open(path, "wb") as f:
         pickle.dump({"x": Evil()}, f)
-    with pytest.raises(GifnetError, match="never pickled code"):
+    with pytest.raises(GifnetError, match="pickled objects, which gifnet never loads"):
         gifnet.load_model(path)
 
 
-@pytest.mark.parametrize("content,match", [(b"hello", "not a readable PyTorch state dict"), (None, "weights not found")])
-def test_bad_sources(cache, tmp_path, content, match):
-    path = tmp_path / "w.model"
+@pytest.mark.parametrize("name,content,match", [
+    ("w.model", b"hello", "cannot be read as a PyTorch state dict .*another kind of file, a damaged one"),
+    ("w.model", bytes(range(256)) * 40, "cannot be read as a PyTorch state dict"),
+    ("w.safetensors", b"\x10" + bytes(300), "cannot be read as a safetensors file"),
+    ("w.model", None, "weights not found")])
+def test_bad_sources(cache, tmp_path, name, content, match):
+    """Messages are whole sentences of our own (no PyTorch notice cut mid-word), naming the file and what to pass."""
+    path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(GifnetError, match=match):
+    with pytest.raises(GifnetError, match=match) as e:
         gifnet.load_model(path)
+    text = str(e.value)
+    assert "PyTorch 2.6" not in text and "\n" not in text and len(text) < 400
+    assert text.endswith((".", "revision")) or content is None
 
 
 def test_folder_without_weights_and_foreign_state_dict(cache, tmp_path):
@@ -294,6 +303,22 @@ def test_offline_and_not_cached_says_so(hub_cache):
         with pytest.raises(GifnetError, match=r"not in the local Hugging Face cache .* offline mode is on") as e:
             hub.load_model(spec)
         assert spec in str(e.value) and "hf-cache" in str(e.value)
+
+
+def test_unreachable_hub_fails_at_once_with_the_cache_location(hub_cache, monkeypatch):
+    """No offline variable set but the Hub cannot be reached (here: a closed loopback port): the cache is used at once
+    instead of half a minute of retries; a cached id loads, a missing one says where it looked."""
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                   # closed again when the block ends: connections are refused
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    assert not hub.hub_reachable()
+    assert same_weights(hub.load_model("acme/gifnet@v1"), hub_cache[1])
+    with pytest.raises(GifnetError, match=rf"127.0.0.1:{port}\) cannot be reached .* in \S*hf-cache"):
+        hub.load_model("acme/missing")
 
 
 def test_gifnet_offline_also_keeps_the_hub_offline(hub_cache, monkeypatch):

@@ -1,10 +1,15 @@
 """The one image reader/writer and colour path."""
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
+from bombs import jpeg_bomb, png_bomb, tiff_bomb
 from PIL import Image
 
+from gifnet import image
 from gifnet.errors import GifnetError
 from gifnet.image import fuse_chroma, read_image, rgb_to_ycbcr, write_image, ycbcr_to_rgb
 
@@ -107,3 +112,73 @@ def test_write_refuses_overwrite_and_leaves_no_partial_file(tmp_path):
     with pytest.raises(GifnetError, match="unknown output format"):
         write_image(np.zeros((4, 4), np.uint8), tmp_path / "x.xyz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+# ------------------------------------------------------------------------------------------ decompression bombs
+def test_bomb_makers_make_valid_files(tmp_path):
+    """The crafted bombs below are real images: small ones decode to zeros of the claimed size."""
+    assert np.asarray(Image.open(png_bomb(tmp_path / "a.png", 300, 200))).shape == (200, 300, 3)
+    assert np.asarray(Image.open(png_bomb(tmp_path / "b.png", 301, 7, channels=1))).shape == (7, 301)
+    assert not np.asarray(Image.open(tmp_path / "a.png")).any()
+    assert read_image(tiff_bomb(tmp_path / "c.tif", 700, 600))[0].shape == (600, 700)
+    assert Image.open(jpeg_bomb(tmp_path / "d.jpg", 3000, 2000)).size == (3000, 2000)
+
+
+@pytest.mark.parametrize("kind", ["png_rgb", "png_grey", "tiff", "jpeg"])
+def test_bombs_are_refused_from_the_header(tmp_path, kind):
+    """Files claiming more float pixels than the limit (here the default: the fusion's memory budget) are refused
+    with the file, its claimed size and the limit, before decoding; the grey PNG is past Pillow's warning threshold."""
+    path = {"png_rgb": lambda: png_bomb(tmp_path / "rgb.png", 20000, 20000),
+            "png_grey": lambda: png_bomb(tmp_path / "grey.png", 25000, 25000, channels=1),
+            "tiff": lambda: tiff_bomb(tmp_path / "big.tif", 20000, 20000),
+            "jpeg": lambda: jpeg_bomb(tmp_path / "big.jpg", 20000, 15000)}[kind]()
+    assert path.stat().st_size < 2_000_000
+    with pytest.raises(GifnetError, match=rf"{path.name}: claims .*not decoded") as e:
+        read_image(path)
+    if kind != "png_grey":                                  # the grey one: Pillow's own threshold, 400 M pixels
+        assert "limit here is" in str(e.value) and "GB as float pixels" in str(e.value)
+
+
+def test_the_limit_follows_the_memory_budget_and_the_caller(tmp_path, monkeypatch):
+    from gifnet import pipeline
+
+    path = png_bomb(tmp_path / "x.png", 1000, 500)          # 6 MB as float RGB
+    assert read_image(path)[0].shape == (500, 1000, 3)
+    with pytest.raises(GifnetError, match=r"claims 1000x500 pixels x 3 channel\(s\), 6 MB .* limit here is 5 MB"):
+        read_image(path, max_bytes=5 * 2**20)
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 8 * 2**20)   # budget: half of 8 MB
+    assert image.max_image_bytes() == 4 * 2**20
+    with pytest.raises(GifnetError, match="limit here is 4 MB"):
+        read_image(path)
+    with pytest.raises(GifnetError, match="limit here is 4 MB"):
+        read_image(Image.open(path))                        # a lazily opened PIL image is checked too
+    with pytest.raises(GifnetError, match="limit here is 4 MB"):
+        read_image(tiff_bomb(tmp_path / "x.tif", 2048, 1024))   # 8 MB as float
+
+
+# ---------------------------------------------------------------------------------------------- permissions
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    """A new output gets 0o666 & ~umask, as a plain open() would; a replaced file keeps its own permissions."""
+    old = os.umask(umask)
+    try:
+        for ext in (".png", ".tif", ".jpg"):
+            path = write_image(np.zeros((4, 4, 3), np.uint16 if ext != ".jpg" else np.uint8), tmp_path / f"x{ext}")
+            assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+        os.chmod(tmp_path / "x.png", 0o640)
+        write_image(np.zeros((4, 4), np.uint8), tmp_path / "x.png", overwrite=True)
+        assert stat.S_IMODE((tmp_path / "x.png").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_an_interrupted_write_leaves_no_temp_file(tmp_path, monkeypatch):
+    """KeyboardInterrupt (and the CLI's SIGTERM/SIGHUP, raised as Interrupted) mid-write: nothing is left."""
+    from gifnet.errors import Interrupted
+
+    def stop(*args, **kwargs):
+        raise Interrupted(15)
+    monkeypatch.setattr(Image.Image, "save", stop)
+    with pytest.raises(Interrupted):
+        write_image(np.zeros((4, 4), np.uint8), tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
