@@ -86,3 +86,38 @@ If you use GIFNet, please cite the paper:
 {{ citation }}
 ```
 """
+
+
+def training_sections(*, data: str, pairs: int, crop: int, flips: bool, multifocus: str, recipe: dict, init: str | None,
+                      info_weights: str, per_sample: bool, ssim_variant: str, steps: int, planned: int, batch: int,
+                      hardware: str, precision: str, minutes: float, finished: str, losses: dict[str, float],
+                      validation: str | None, val_source: str | None) -> dict[str, str]:
+    """The `training_data` and `evaluation` fields of MODEL_CARD for weights written by `gifnet.trainer`, plus a
+    one-line `weights_name`: what the run saw, its recipe as a table, its hardware and time, and the last validation."""
+    rows = "\n".join(f"| {k} | {v} |" for k, v in recipe.items())
+    stopped = f" of {planned} planned (stopped by the time limit)" if steps < planned else ""
+    loss_text = ", ".join(f"{k} {v:.4f}" for k, v in losses.items() if k != "lr")
+    training = f"""GIFNet {'fine-tuned from `' + init + '`' if init else 'trained from scratch'} with `gifnet.trainer`.
+
+- Infrared/visible pairs: `{data}` ({pairs} pairs), random {crop}x{crop} grey crops (luma){', random flips' if flips
+                                                                                          else ''}.
+- Multi-focus pairs: synthesised from each visible crop by blurring complementary smooth random regions
+  (`gifnet.data.synthesize_multifocus`, {multifocus}).
+- Recipe: the release's two-step schedule (an IVIF and an MFIF Adam step per batch, gradient isolation between the
+  tasks), information weights from `{info_weights}` ({'per sample' if per_sample else 'per batch'}), MS-SSIM variant
+  `{ssim_variant}`.
+- steps: {steps}{stopped} (batches of {batch} crops, {2 * steps} optimiser steps, {steps * batch * crop * crop / 1e6:.1f} M
+  crop pixels); hardware: {hardware}, precision {precision}; training wall time {minutes:.1f} min; finished
+  {finished}.
+- Final running losses: {loss_text}
+
+| setting | value |
+|---|---|
+{rows}"""
+    if validation:
+        evaluation = (f"Validation during training (`gifnet.validation`, `{val_source}`; centre crops, not whole "
+                      f"images):\n\n{validation}\n\nFull evaluation: `gifnet evaluate` on the benchmark sets.")
+    else:
+        evaluation = "No validation was run during training. Score the weights with `gifnet evaluate`."
+    return {"weights_name": f"{steps} batches of {batch}x{crop}x{crop}", "training_data": training,
+            "evaluation": evaluation}

@@ -266,9 +266,78 @@ def _run_demo(args) -> int:
 
 # ----------------------------------------------------------------------------------------------------------- train
 def _add_train(sub) -> None:
-    from .trainer import add_parser
+    from .trainer import TrainConfig
 
-    add_parser(sub)   # options and handler live next to the trainer (gifnet.trainer.add_parser / run)
+    p = sub.add_parser("train", help="train GIFNet (or fine-tune it) on a folder of infrared/visible pairs",
+                       description="Train GIFNet with the release's two-step recipe. Multi-focus pairs are synthesised "
+                                   "from the visible images. Options left out keep the defaults (with --resume, the "
+                                   "run's own settings).")
+    d = TrainConfig()
+    p.add_argument("--data", help="folder with ir/ and vis/ sub-folders (matching file names); with --resume, only "
+                                  "to give the run's training folder a new location")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl and the final weights")
+    p.add_argument("--steps", type=int, help=f"batches to train (default {d.steps}); each makes two Adam steps")
+    p.add_argument("--crop", type=int, help=f"crop side in pixels (default {d.crop})")
+    p.add_argument("--batch", type=int, help=f"batch size (default {d.batch})")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
+    p.add_argument("--schedule", choices=("constant", "cosine"), help=f"learning-rate schedule (default {d.schedule})")
+    p.add_argument("--warmup", type=int, help="linear warm-up steps (default 0)")
+    p.add_argument("--lr-min", type=float, dest="lr_min", help=f"final lr of the cosine schedule (default {d.lr_min})")
+    p.add_argument("--seed", type=int, help=f"seed of the initialisation and the data stream (default {d.seed})")
+    p.add_argument("--no-flips", dest="flips", action="store_const", const=False,
+                   help="no random flips (the release used none)")
+    p.add_argument("--weights", choices=("gradient", "densenet"),
+                   help="information weights: weight-free gradient energy (default), or DenseNet-121 features as the "
+                        "release (downloads timm/densenet121.tv_in1k once)")
+    p.add_argument("--per-sample-weights", dest="per_sample_weights", action="store_const", const=True,
+                   help="one weight pair per sample, not per batch")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="start from these weights: a save_pretrained folder, .safetensors, the authors' .model, "
+                        "'official' or a Hub id (see gifnet.hub.load_model)")
+    p.add_argument("--freeze", nargs="+", metavar="PREFIX",
+                   help="keep parameters whose names start with PREFIX fixed (e.g. encoder.)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto (default): bf16/fp16 autocast on CUDA, fp32 on CPU; bf16 also works on CPU")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False,
+                   help="keep the NCHW memory layout (NHWC is the default: much faster depthwise convolutions on CPU)")
+    p.add_argument("--workers", type=int, help="data-loading processes (default 0)")
+    p.add_argument("--grad-clip", type=float, dest="grad_clip", help="clip the gradient norm")
+    p.add_argument("--ckpt-every", type=int, dest="ckpt_every", help=f"checkpoint period (default {d.ckpt_every})")
+    p.add_argument("--val", dest="val_data", metavar="DIR",
+                   help="held-out pairs for periodic validation metrics: an evaluation root (tno/, lytro/, mefb/, "
+                        "harvard/..., see gifnet.validation) or a folder with ir/ and vis/")
+    p.add_argument("--val-reference", dest="val_reference", metavar="WEIGHTS",
+                   help="also log the ratio of each validation score to these weights' on the same crops "
+                        "(e.g. official)")
+    p.add_argument("--val-every", type=int, dest="val_every", help=f"validation period (default {d.val_every})")
+    p.add_argument("--val-images", type=int, dest="val_images",
+                   help=f"pairs validated per group (default {d.val_images})")
+    p.add_argument("--val-crop", type=int, dest="val_crop", help=f"validation centre crop (default {d.val_crop})")
+    p.add_argument("--time-limit", type=float, dest="time_limit", metavar="MIN",
+                   help="stop after MIN minutes of this session (checkpoint + weights written; --resume continues)")
+    p.set_defaults(handler=_run_train, parser=p)
+
+
+def _run_train(args) -> int:
+    """`gifnet train`: Ctrl-C, SIGTERM and SIGHUP write a checkpoint before the command exits (see `main`)."""
+    import dataclasses
+
+    from .trainer import TrainConfig, Trainer
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if "freeze" in given:
+        given["freeze"] = tuple(given["freeze"])
+    if args.resume:
+        trainer = Trainer.resume(given.pop("out"), **given)
+    else:
+        trainer = Trainer(TrainConfig(**given))
+    out = trainer.fit()
+    log.info("done: load the weights with gifnet.load_model(%r) or --weights %s", str(out), out)
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------------------ main
@@ -309,6 +378,16 @@ def _trap_signals() -> dict:
     return {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
 
 
+def _flag(parser: Optional[argparse.ArgumentParser], param: Optional[str]) -> Optional[str]:
+    """The command-line option of a library parameter named by a GifnetError (e.g. crop -> --crop), if it has one."""
+    if parser is None or param is None:
+        return None
+    for action in parser._actions:
+        if action.dest == param and action.option_strings:
+            return max(action.option_strings, key=len)
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging()
@@ -318,7 +397,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except GifnetError as e:
         if args.debug:
             raise
-        print(f"gifnet: error: {e}", file=sys.stderr)
+        flag = _flag(getattr(args, "parser", None), e.param)
+        print(f"gifnet: error: {flag + ': ' if flag else ''}{e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         signum = getattr(e, "signum", signal.SIGINT)

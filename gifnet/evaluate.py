@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import GifnetError
+from .files import write_text
 from .image import list_images
 from .metrics import CONVENTIONS, METRICS, evaluate, prepare, resolve
 
@@ -272,22 +273,10 @@ def write_report(scores: Scores, out_dir: PathLike, overwrite: bool = False) -> 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise GifnetError(f"{out}: cannot create the output folder ({e.strerror})") from None
-    _write_text(targets[0], scores_csv(scores))
-    _write_text(targets[1], summary_markdown(scores))
+    write_text(targets[0], scores_csv(scores))
+    write_text(targets[1], summary_markdown(scores))
     plot(scores, targets[2])
     return targets
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise GifnetError(f"{path}: could not write ({e.strerror or e}); check free space and permissions") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI

@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import socket
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +31,7 @@ import torch
 from safetensors.torch import load_file
 
 from .errors import GifnetError
+from .files import atomic_write, write_text
 from .model import CONFIG_NAME, WEIGHTS_NAME, GIFNet, GIFNetConfig, convert_official_state_dict
 
 log = logging.getLogger(__name__)
@@ -77,26 +77,25 @@ def download(url: str, dest: Path, sha256: str) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
 
-    fd, tmp = tempfile.mkstemp(prefix=".download-", dir=dest.parent)
-    h = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r, os.fdopen(fd, "wb") as f:
-            total = int(r.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=total is None) as bar:
-                for chunk in iter(lambda: r.read(1 << 20), b""):
-                    f.write(chunk)
-                    h.update(chunk)
-                    bar.update(len(chunk))
+
+    def fetch(tmp: Path) -> None:
+        h = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
+                total = int(r.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=total is None) as bar:
+                    for chunk in iter(lambda: r.read(1 << 20), b""):
+                        f.write(chunk)
+                        h.update(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            raise GifnetError(f"could not download {url} ({getattr(e, 'reason', e)}); check your connection, or "
+                              "download it yourself and pass the file's path") from None
         if h.hexdigest() != sha256:
             raise GifnetError(f"{url}: downloaded file has sha256 {h.hexdigest()[:16]}..., expected {sha256[:16]}...; "
                               "the file changed or the download was corrupted; try again or download it by hand")
-        os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        raise GifnetError(f"could not download {url} ({getattr(e, 'reason', e)}); check your connection, or download "
-                          "it yourself and pass the file's path") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(dest, fetch)
     log.info("downloaded %s to %s", url, dest)
     return dest
 
@@ -195,16 +194,18 @@ def _from_state(state: dict, config: GIFNetConfig, source: PathLike) -> GIFNet:
     return model
 
 
-def save_weights(model: GIFNet, folder: PathLike, metadata: Optional[dict] = None, **card: str) -> Path:
+def save_weights(model: GIFNet, folder: PathLike, metadata: Optional[dict] = None, *, replace_card: bool = False,
+                 **card: str) -> Path:
     """Write a save_pretrained folder: config.json ({"config": {...}}), model.safetensors (contiguous fp32, with
-    `metadata` as str -> str notes in its header) and README.md, the model card (kept if one is already there; `card`
-    fills its optional fields: repo_id, weights_name, training_data, evaluation; see gifnet/card.py). The same format
-    as `model.save_pretrained(folder)`; load it with `load_model(folder)` or `GIFNet.from_pretrained(folder)`."""
+    `metadata` as str -> str notes in its header) and README.md, the model card (kept if one is already there unless
+    `replace_card`; `card` fills its optional fields: repo_id, weights_name, training_data, evaluation; see
+    gifnet/card.py). The same format as `model.save_pretrained(folder)`; load it with `load_model(folder)` or
+    `GIFNet.from_pretrained(folder)`. Every file is written atomically (gifnet.files)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model._save_pretrained(folder, metadata=metadata)
-    if not (folder / "README.md").exists():
-        model.generate_model_card(**card).save(folder / "README.md")
+    if replace_card or not (folder / "README.md").exists():
+        write_text(folder / "README.md", str(model.generate_model_card(**card)))
     return folder
 
 

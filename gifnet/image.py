@@ -22,9 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import stat
 import struct
-import uuid
 import warnings
 import zlib
 from pathlib import Path
@@ -34,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import GifnetError
+from .files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -278,9 +277,8 @@ def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bo
     """Write a uint8/uint16/float32 image atomically (temp file + rename: no partial file on failure).
 
     PNG keeps 8 or 16 bits (grey or RGB); TIFF keeps any depth and any number of bands; JPEG/BMP/WebP are 8-bit.
-    Refuses to replace an existing file unless `overwrite=True`. A new file gets the permissions a plain `open()`
-    would give it under the current umask; a replaced file keeps its own. The temp file (`.gifnet-*` beside the output)
-    is removed on any exception, including KeyboardInterrupt and the CLI's SIGTERM/SIGHUP (`gifnet.errors.Interrupted`).
+    Refuses to replace an existing file unless `overwrite=True`. Written by `gifnet.files.atomic_write`: permissions
+    as a plain `open()` gives under the umask, no partial or stray file after any exception or signal.
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -299,10 +297,8 @@ def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bo
         pixels = np.round(pixels / 257.0).astype(np.uint8)
     if pixels.ndim == 3 and pixels.shape[2] not in (3,) and ext not in (".tif", ".tiff"):
         raise GifnetError(f"{path}: {pixels.shape[2]} bands can only be written as TIFF; use a .tif name")
-    tmp = path.parent / f".gifnet-{uuid.uuid4().hex[:16]}{ext}"    # named before it exists: no window for a stray
-    try:
-        keep_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))    # 0o666 & ~umask, as open() gives
+
+    def write(tmp: Path) -> None:
         if ext in (".tif", ".tiff"):
             import tifffile
 
@@ -310,20 +306,13 @@ def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bo
             tifffile.imwrite(tmp, pixels, photometric=photometric,
                              planarconfig="contig" if pixels.ndim == 3 else None)
         elif pixels.dtype == np.uint16 and pixels.ndim == 3:
-            _write_png16_rgb(pixels, tmp)
+            _write_png16_rgb(pixels, str(tmp))
         elif pixels.dtype == np.uint16:
             Image.fromarray(pixels).save(tmp, format="PNG")  # uint16 grey -> mode I;16
         else:
             Image.fromarray(pixels).save(tmp, format=Image.registered_extensions()[ext], **_save_options(ext))
-        if keep_mode is not None:
-            os.chmod(tmp, keep_mode)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise GifnetError(f"{path}: could not write ({e.strerror or e}); check free space and permissions") from None
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-    return path
+
+    return atomic_write(path, write, overwrite=overwrite)
 
 
 def _save_options(ext: str) -> dict:

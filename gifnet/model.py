@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from .card import AUTHORS_CODE_URL, CITATION, MODEL_CARD, PAPER_URL
 from .errors import GifnetError
+from .files import atomic_write, write_text
 
 log = logging.getLogger(__name__)
 
@@ -483,9 +484,10 @@ class GIFNet(nn.Module, PyTorchModelHubMixin,
     def _save_pretrained(self, save_directory: Path, metadata: Optional[dict] = None) -> None:
         """Write config.json and model.safetensors (`metadata`: optional str -> str notes in the safetensors header)."""
         save_directory = Path(save_directory)
-        (save_directory / CONFIG_NAME).write_text(json.dumps({"config": self.config.to_dict()}, indent=2) + "\n")
+        write_text(save_directory / CONFIG_NAME, json.dumps({"config": self.config.to_dict()}, indent=2) + "\n")
         state = {k: v.detach().float().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, save_directory / WEIGHTS_NAME, metadata={k: str(v) for k, v in (metadata or {}).items()})
+        notes = {k: str(v) for k, v in (metadata or {}).items()}
+        atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=notes))
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: Optional[str], cache_dir, force_download: bool,

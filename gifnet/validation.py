@@ -126,4 +126,28 @@ def ratios(ours: dict[str, float], reference: dict[str, float]) -> dict[str, flo
     return r
 
 
-__all__ = ["BAR_METRICS", "EVAL_GROUPS", "ValidationSet", "centre_crop", "ratios", "score"]
+def summary(val: dict[str, float]) -> str:
+    """One log line of a trainer validation (`val/...` and `ratio/...` keys): the ratio summary when there is a
+    reference, else each metric's mean over the groups."""
+    if "ratio/min" in val:
+        worst = ", ".join(f"{m} {val[f'ratio/worst/{m}']:.2f}" for m in BAR_METRICS if f"ratio/worst/{m}" in val)
+        return f"ratio to the reference: min {val['ratio/min']:.3f}, mean {val['ratio/mean']:.3f} (worst group: {worst})"
+    return ", ".join(f"{m} {np.mean([v for k, v in val.items() if k.endswith('/' + m)]):.4g}" for m in BAR_METRICS)
+
+
+def table(val: dict[str, float]) -> str:
+    """A Markdown table of a trainer validation, one row per group: each metric's value, and `(ratio)` to the
+    reference when known."""
+    groups = sorted({k.split("/")[1] for k in val if k.startswith("val/")})
+    rows = ["| group | " + " | ".join(m.upper() for m in BAR_METRICS) + " |", "|---|" + "---|" * len(BAR_METRICS)]
+    for g in groups:
+        cells = [f"{val[f'val/{g}/{m}']:.3g}" + (f" ({val[f'ratio/{g}/{m}']:.2f})" if f"ratio/{g}/{m}" in val else "")
+                 for m in BAR_METRICS]
+        rows.append(f"| {g} | " + " | ".join(cells) + " |")
+    if "ratio/min" in val:
+        rows.append(f"\nIn brackets: ratio to the reference model on the same crops (min {val['ratio/min']:.3f}, "
+                    f"mean {val['ratio/mean']:.3f}).")
+    return "\n".join(rows)
+
+
+__all__ = ["BAR_METRICS", "EVAL_GROUPS", "ValidationSet", "centre_crop", "ratios", "score", "summary", "table"]

@@ -180,3 +180,24 @@ def test_cli(data, tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "gifnet: error:" in err and "training folder not found" in err
+
+
+def test_cli_resume_needs_only_the_run_folder(tmp_path):
+    data, out = write_pairs(tmp_path / "pairs", names=tuple("abcd"), size=(48, 56)), tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--steps", "1", "--crop", "32", "--batch", "2",
+                 "--threads", "1"]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--steps", "2", "--threads", "1"]) == 0
+    assert "steps: 2" in (out / "README.md").read_text()
+    moved = data.rename(tmp_path / "moved")                  # the training folder on a new machine: same pairs
+    assert main(["train", "--out", str(out), "--resume", "--steps", "3", "--threads", "1", "--data", str(moved)]) == 0
+    other = write_pairs(tmp_path / "other", names=tuple("wxyz"), size=(48, 56))
+    with pytest.raises(GifnetError, match="other pairs"):
+        Trainer.resume(out, steps=4, data=str(other))
+
+
+def test_cli_names_its_own_flag_in_errors(data, tmp_path, capsys):
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "o"), "--crop", "8"]) == 2
+    assert "gifnet: error: --crop: crop must be at least 16" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "o2")]) == 2
+    assert "gifnet: error: --data: no training data" in capsys.readouterr().err
+
