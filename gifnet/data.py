@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import GifnetError
+from .image import gaussian_kernel as image_gaussian
 from .image import list_images, luma, read_image, resize
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,9 @@ def disk_kernel(radius: float) -> np.ndarray:
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
-    """A normalised 2-D Gaussian kernel truncated at 3 sigma."""
-    r = max(1, int(np.ceil(3 * sigma)))
-    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma ** 2))
-    k = np.outer(g, g)
-    return (k / k.sum()).astype(np.float32)
+    """A normalised 2-D Gaussian kernel truncated at 3 sigma (`gifnet.image.gaussian_kernel`, outer product)."""
+    g = image_gaussian(sigma)
+    return np.outer(g, g).astype(np.float32)
 
 
 def convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:

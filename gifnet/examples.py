@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .image import luma, resize, write_image
-from .pipeline import gaussian_blur
+from .image import gaussian_blur, luma, resize, write_image
 
 log = logging.getLogger(__name__)
 

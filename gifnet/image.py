@@ -20,6 +20,7 @@ Pillow's bomb threshold (`Image.MAX_IMAGE_PIXELS`; Pillow's DecompressionBombWar
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import struct
@@ -262,6 +263,33 @@ def to_dtype(pixels: np.ndarray, bits: int) -> np.ndarray:
     if bits == 16:
         return np.round(pixels * 65535).astype(np.uint16)
     return pixels.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------------- filtering
+def gaussian_kernel(sigma: float, size: int | None = None) -> np.ndarray:
+    """The one Gaussian of gifnet: `size` float64 taps of exp(-x^2 / 2 sigma^2) centred on the middle tap, normalised
+    to sum 1 (default size: 2 ceil(3 sigma) + 1, at least 3). Two-dimensional kernels are its outer product with
+    itself (separable); the SSIM windows, the multi-focus blur and `gaussian_blur` all use it."""
+    if size is None:
+        size = 2 * max(1, math.ceil(3 * sigma)) + 1
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-x * x / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur (`gaussian_kernel`) of an (H, W) float plane, reflected borders (the kernel is cut to
+    what a plane smaller than it can mirror)."""
+    import torch
+
+    k = torch.from_numpy(gaussian_kernel(sigma).astype(np.float32))
+    r = k.numel() // 2
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
+    r_h, r_w = min(r, x.shape[0] - 1), min(r, x.shape[1] - 1)
+    t = torch.nn.functional.pad(t, (r_w, r_w, r_h, r_h), mode="reflect")
+    t = torch.nn.functional.conv2d(t, k[r - r_h:r + r_h + 1].view(1, 1, -1, 1))
+    t = torch.nn.functional.conv2d(t, k[r - r_w:r + r_w + 1].view(1, 1, 1, -1))
+    return t[0, 0].numpy()
 
 
 def resize(pixels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:

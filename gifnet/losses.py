@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import GifnetError
+from .image import gaussian_kernel
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)   # Wang, Simoncelli & Bovik 2003, one per scale
 
@@ -31,10 +32,8 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)   # Wang, Simoncelli 
 # ------------------------------------------------------------------------------------------------------------ SSIM
 def gaussian_1d(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
                 device: torch.device | str | None = None) -> torch.Tensor:
-    """A normalised 1-D Gaussian of `size` taps, `(size,)`."""
-    x = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    return (g / g.sum()).to(dtype)
+    """A normalised 1-D Gaussian of `size` taps, `(size,)` (`gifnet.image.gaussian_kernel` as a tensor)."""
+    return torch.from_numpy(gaussian_kernel(sigma, size)).to(device=device, dtype=dtype)
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
@@ -69,7 +68,7 @@ def ssim_and_contrast(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma:
     return ssim.mean(dim=(1, 2, 3)), cs.mean(dim=(1, 2, 3))
 
 
-def ms_ssim(x: torch.Tensor, y: torch.Tensor, variant: str = "release", data_range: float = 1.0,
+def multiscale_ssim(x: torch.Tensor, y: torch.Tensor, variant: str = "release", data_range: float = 1.0,
             weights: tuple[float, ...] = MS_SSIM_WEIGHTS) -> torch.Tensor:
     """Multi-scale SSIM per sample, `(N,)`, of `(N,C,H,W)` images; 1 for identical images, symmetric in x and y.
 
@@ -82,15 +81,15 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, variant: str = "release", data_ran
         image must be at least 176 pixels on its shorter side (11 at the coarsest scale).
     """
     if x.shape != y.shape or x.ndim != 4:
-        raise GifnetError(f"ms_ssim needs two (N,C,H,W) tensors of one shape, got {tuple(x.shape)} and "
+        raise GifnetError(f"multiscale_ssim needs two (N,C,H,W) tensors of one shape, got {tuple(x.shape)} and "
                           f"{tuple(y.shape)}")
     if variant not in ("release", "standard"):
-        raise GifnetError(f"ms_ssim variant must be 'release' or 'standard', got {variant!r}")
+        raise GifnetError(f"multiscale_ssim variant must be 'release' or 'standard', got {variant!r}")
     levels = len(weights)
     side = min(x.shape[-2:])
     need = 11 * 2 ** (levels - 1) if variant == "standard" else 2 ** (levels - 1)
     if side < need:
-        raise GifnetError(f"ms_ssim ({variant}) needs images of at least {need}x{need} pixels, got "
+        raise GifnetError(f"multiscale_ssim ({variant}) needs images of at least {need}x{need} pixels, got "
                           f"{x.shape[-1]}x{x.shape[-2]}" + ("; use variant='release' for small crops"
                                                             if variant == "standard" else ""))
     w = torch.tensor(weights, dtype=x.dtype, device=x.device)
@@ -221,14 +220,9 @@ def intensity_loss(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, w_a: tor
 def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, variant: str = "release") -> torch.Tensor:
     """`1 - MS-SSIM(rec, target) + MSE(rec, target)`, averaged over the batch (the auxiliary branch's loss)."""
     rec, target = rec.float(), target.float()
-    return (1 - ms_ssim(rec, target, variant=variant) + mse_per_sample(rec, target)).mean()
-
-
-def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio per sample in dB, `(N,)` (inf for identical images)."""
-    return 10 * torch.log10(data_range ** 2 / mse_per_sample(x.float(), y.float()))
+    return (1 - multiscale_ssim(rec, target, variant=variant) + mse_per_sample(rec, target)).mean()
 
 
 __all__ = ["MS_SSIM_WEIGHTS", "DenseNetEnergy", "GradientEnergy", "gaussian_1d", "gaussian_window", "high_pass",
-           "information_weights", "intensity_loss", "make_information_source", "ms_ssim", "mse_per_sample", "psnr",
+           "information_weights", "intensity_loss", "make_information_source", "multiscale_ssim", "mse_per_sample",
            "reconstruction_loss", "ssim_and_contrast"]

@@ -49,7 +49,7 @@ import numpy as np
 from einops import rearrange
 
 from .errors import GifnetError
-from .image import ImageLike, describe, luma, read_image
+from .image import ImageLike, describe, gaussian_kernel, luma, read_image
 
 log = logging.getLogger(__name__)
 
@@ -201,11 +201,14 @@ def _fft_filter(x: np.ndarray, kernels: Sequence[np.ndarray], pad: str = "zeros"
 
 
 def _gauss2d(n: int, sigma: float, normalise: bool = True) -> np.ndarray:
-    """n x n Gaussian: summing to 1 (MATLAB `fspecial`), or the bare density exp(-r^2/2s^2)/(2 pi s^2)."""
+    """n x n Gaussian: summing to 1 (MATLAB `fspecial`; `gifnet.image.gaussian_kernel`'s outer product), or the bare
+    density exp(-r^2/2s^2)/(2 pi s^2) (Chen-Blum's reference code filters with the unnormalised density)."""
+    if normalise:
+        g = gaussian_kernel(sigma, n)
+        return np.outer(g, g)
     x = np.arange(n) - (n - 1) / 2
     g = np.exp(-x * x / (2 * sigma * sigma))
-    g2 = np.outer(g, g)
-    return g2 / g2.sum() if normalise else g2 / (2 * math.pi * sigma * sigma)
+    return np.outer(g, g) / (2 * math.pi * sigma * sigma)
 
 
 def _sobel(x: np.ndarray, pad: str = "zeros") -> tuple[np.ndarray, np.ndarray]:

@@ -531,7 +531,8 @@ class GIFNet(nn.Module, PyTorchModelHubMixin,
 
 # Parameters the inference path (`GIFNet.forward`, mode "mfif") never reads: the reconstruction branch, the IVIF-main
 # gate and block 1's IVIF branch train the network only. Every other parameter is read by the tiled engine
-# (gifnet.tiling.Prepared records what it reads; tests/test_tiling.py checks the two sets partition the parameters).
+# (gifnet.tiling.EngineWeights records what it reads; tests/test_tiling.py checks that the two sets partition the
+# parameters).
 TRAINING_ONLY = ("reconstruction.", "transformer.gate_ivif", "transformer.blocks.1.ivif.")
 
 

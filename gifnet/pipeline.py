@@ -19,8 +19,8 @@ import torch
 
 from .errors import GifnetError
 from .hub import load_model
-from .image import (ImageLike, describe, fuse_chroma, luma, read_image, resize as resize_image, rgb_to_ycbcr,
-                    to_dtype, ycbcr_to_rgb)
+from .image import (ImageLike, describe, fuse_chroma, gaussian_blur, luma, read_image, resize as resize_image,
+                    rgb_to_ycbcr, to_dtype, ycbcr_to_rgb)
 from .model import GIFNet
 from .tiling import Plan, Tile, check_precision, infer, make_plan
 
@@ -161,19 +161,6 @@ def enhance(img: ImageLike, model: Optional[Union[GIFNet, str]] = None, precisio
 
 
 # -------------------------------------------------------------------------------------------------- remote sensing
-def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of an (H, W) float plane, reflect borders, kernel radius 3 sigma."""
-    r = max(1, int(round(3 * sigma)))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k = torch.from_numpy((k / k.sum()).astype(np.float32))
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
-    r_h, r_w = min(r, x.shape[0] - 1), min(r, x.shape[1] - 1)
-    t = torch.nn.functional.pad(t, (r_w, r_w, r_h, r_h), mode="reflect")
-    t = torch.nn.functional.conv2d(t, k[r - r_h:r + r_h + 1].view(1, 1, -1, 1))
-    t = torch.nn.functional.conv2d(t, k[r - r_w:r + r_w + 1].view(1, 1, 1, -1))
-    return t[0, 0].numpy()
-
-
 def match_histogram(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Exact histogram specification: the k-th smallest pixel of `x` takes the value of the k-th smallest pixel of
     `reference` (quantile mapping when the sizes differ)."""

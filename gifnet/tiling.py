@@ -209,7 +209,7 @@ def from_windows(x: torch.Tensor, h: int, window: int) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------- weights in inference form
 class ParameterReader:
-    """The model's parameters by name, detached, remembering which were read: `Prepared.consumed` is the declared
+    """The model's parameters by name, detached, remembering which were read: `EngineWeights.consumed` is the declared
     mapping from the engine's weights to the model (every parameter is read here or listed in model.TRAINING_ONLY)."""
 
     def __init__(self, model: GIFNet):
@@ -277,7 +277,7 @@ class Folded:
     mlp: tuple[torch.Tensor, ...]
 
 
-class Prepared:
+class EngineWeights:
     """The inference path's weights, cast to `dtype`, with the exact algebraic folds described in the module doc, and
     the network's geometry (from model.config). `consumed`: the names of the model parameters read."""
 
@@ -356,7 +356,7 @@ class Runner:
     """The network on boxes of one image. `src` is the (H, W, 2) pair of planes. Frames: image (H, W) for the encoder
     and decoder; transformer (H4, W4), the image mirror-padded right/bottom to a multiple of 4."""
 
-    def __init__(self, net: Prepared, src: torch.Tensor):
+    def __init__(self, net: EngineWeights, src: torch.Tensor):
         h, w = src.shape[:2]
         self.net, self.d = net, net.dim
         self.frame, self.frame4 = (h, w), frame4(h, w, net.frame_multiple)
@@ -467,7 +467,7 @@ def infer(model: GIFNet, a: Union[np.ndarray, torch.Tensor], b: Union[np.ndarray
     plan = plan or make_plan(h, w, precision, tile)
     device = next(model.parameters()).device
     with torch.inference_mode():
-        run = Runner(Prepared(model, dtype), torch.stack([a, b], dim=-1).to(device, dtype))
+        run = Runner(EngineWeights(model, dtype), torch.stack([a, b], dim=-1).to(device, dtype))
         return _run(run, plan).cpu().numpy()
 
 

@@ -16,8 +16,8 @@ from PIL import Image
 from gifnet.errors import GifnetError
 from gifnet.hub import load_model
 from gifnet.model import GIFNet, GIFNetConfig
-from gifnet.tiling import (DEFAULT_TILE, Box, Patch, Plan, Prepared, cost, estimate, grid, infer, make_plan, mirror,
-                           training_only)
+from gifnet.tiling import (DEFAULT_TILE, Box, EngineWeights, Patch, Plan, cost, estimate, grid, infer, make_plan,
+                           mirror, training_only)
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY_CASES = ["ivif_llvip_crop", "medical_pet_mri", "meif_over_under", "mfif_near_far", "nirvis", "remote_ms1_pan"]
@@ -168,11 +168,11 @@ def test_engine_follows_the_model_config():
 
 
 def test_every_parameter_is_read_by_the_engine_or_training_only():
-    """The engine's declared mapping (the parameters `Prepared` reads) and model.TRAINING_ONLY partition the model's
+    """The engine's declared mapping (the parameters `EngineWeights` reads) and model.TRAINING_ONLY partition the model's
     parameters: a parameter added to the network cannot be silently ignored by the fast path."""
     model = GIFNet()
     names = {n for n, _ in model.named_parameters()}
-    consumed = Prepared(model, torch.float32).consumed
+    consumed = EngineWeights(model, torch.float32).consumed
     only_training = {n for n in names if training_only(n)}
     assert consumed | only_training == names
     assert not consumed & only_training
