@@ -335,8 +335,12 @@ def _run_train(args) -> int:
         trainer = Trainer.resume(given.pop("out"), **given)
     else:
         trainer = Trainer(TrainConfig(**given))
-    out = trainer.fit()
-    log.info("done: load the weights with gifnet.load_model(%r) or --weights %s", str(out), out)
+    try:
+        out = trainer.fit()
+    finally:
+        trainer.dist.close()
+    if trainer.dist.main:
+        log.info("done: load the weights with gifnet.load_model(%r) or --weights %s", str(out), out)
     return 0
 
 

@@ -17,6 +17,7 @@ Weights can be computed once per batch (the release: one pair for the whole batc
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -189,15 +190,20 @@ def make_information_source(name: str, **kwargs) -> InformationSource:
     raise GifnetError(f"unknown information weight source {name!r}; use 'gradient' or 'densenet'")
 
 
-def information_weights(a: torch.Tensor, b: torch.Tensor, source: InformationSource,
-                        per_sample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def information_weights(a: torch.Tensor, b: torch.Tensor, source: InformationSource, per_sample: bool = False, *,
+                        total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights `(w_a, w_b)`, each `(N,)`, with w_a + w_b = 1, the larger for the source carrying more information.
 
-    per_sample=False (the release): the amounts are averaged over the batch first, so every sample gets the same pair.
-    The pair is softmax([e_a, e_b] / temperature), on log amounts for sources with `log_scale` (ratios matter)."""
+    per_sample=False (the release): the amounts are averaged over the batch first, so every sample gets the same pair;
+    `total` sums a tensor over the processes that share the batch (`gifnet.runtime.Distributed.sum_`), so the average
+    is over the global batch. The pair is softmax([e_a, e_b] / temperature), on log amounts for sources with
+    `log_scale` (ratios matter)."""
     ea, eb = source(a), source(b)
     if not per_sample:
-        ea, eb = ea.mean().expand_as(ea), eb.mean().expand_as(eb)
+        sums = torch.stack([ea.sum(), eb.sum(), torch.tensor(float(len(ea)), device=ea.device, dtype=ea.dtype)])
+        if total is not None:
+            sums = total(sums)
+        ea, eb = (sums[0] / sums[2]).expand_as(ea), (sums[1] / sums[2]).expand_as(eb)
     if source.log_scale:
         ea, eb = torch.log(ea + 1e-12), torch.log(eb + 1e-12)
     w = torch.softmax(torch.stack([ea, eb], dim=1) / source.temperature, dim=1)

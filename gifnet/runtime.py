@@ -1,4 +1,5 @@
-"""Where and how a training run executes: the device, the precision, and the CPU allocator.
+"""Where and how a training run executes: the device, the precision, the CPU allocator, and the processes of a
+`torchrun` launch (`init_distributed`, `Distributed`).
 
     device = pick_device("auto")                  # cuda if available, else cpu
     dtype, scaler = pick_precision("auto", device)  # None (fp32) / bf16 / fp16 (+ a grad scaler)
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime
+import hashlib
+import os
+from dataclasses import dataclass
 
 import torch
 
@@ -61,3 +66,80 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(-4, 0)) and bool(libc.mallopt(-1, 1 << 30))   # M_MMAP_MAX, M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         return False
+
+
+# ------------------------------------------------------------------------------------------------- several processes
+@dataclass
+class Distributed:
+    """This process's place in a `torchrun` launch (one process per GPU, or several CPU processes): `rank` of
+    `world` processes, `local_rank` on its machine. A plain run is rank 0 of 1, and every method is then a no-op."""
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes checkpoints, logs, the progress bar and the weights (rank 0)."""
+        return self.rank == 0
+
+    def sum_(self, t: torch.Tensor) -> torch.Tensor:
+        """Sum `t` over the processes, in place (and return it)."""
+        if self.world > 1:
+            torch.distributed.all_reduce(t)
+        return t
+
+    def agree(self, flag: bool, device: torch.device) -> bool:
+        """Rank 0's `flag` on every rank (e.g. "the time limit is reached"): the ranks stop together."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        torch.distributed.broadcast(t, 0)
+        return bool(t.item())
+
+    def same_everywhere(self, text: str, device: torch.device, what: str) -> None:
+        """Raise GifnetError unless every rank has the same `text` (e.g. its settings)."""
+        if self.world == 1:
+            return
+        digest = hashlib.sha256(text.encode()).digest()[:8]
+        t = torch.tensor(list(digest), dtype=torch.float64, device=device)
+        ref = t.clone()
+        torch.distributed.broadcast(ref, 0)
+        mismatch = torch.tensor([float(not torch.equal(t, ref))], device=device)
+        torch.distributed.all_reduce(mismatch)
+        if mismatch.item():
+            raise GifnetError(f"the {self.world} processes were started with different {what}; give every process the "
+                              "same command line")
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def close(self) -> None:
+        if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def init_distributed(device: str, *, timeout_s: float = 600) -> tuple[Distributed, str]:
+    """Join the process group a `torchrun` launch describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK,
+    MASTER_ADDR, MASTER_PORT): NCCL between GPUs, gloo between CPU processes; collective operations time out after
+    `timeout_s` seconds instead of hanging. Returns the process's place and its device name ("cuda" becomes
+    "cuda:<local rank>"). Without those variables: rank 0 of 1, nothing to join."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed(), device
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
+    if missing:
+        raise GifnetError(f"WORLD_SIZE={world} but {' and '.join(missing)} not set: start distributed training with "
+                          "torchrun (e.g. torchrun --nproc_per_node 2 -m gifnet train ...)")
+    cuda = pick_device(device).type == "cuda"
+    if cuda:
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    try:
+        torch.distributed.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world,
+                                             timeout=datetime.timedelta(seconds=timeout_s))
+    except (RuntimeError, ValueError) as e:
+        raise GifnetError(f"could not join the {world} training processes ({str(e).splitlines()[0][:200]}); check "
+                          "the rendezvous address and that every node was started") from None
+    return Distributed(rank, world, local), device

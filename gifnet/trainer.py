@@ -39,6 +39,7 @@ import math
 import os
 import platform
 import random
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -51,13 +52,13 @@ from tqdm.auto import tqdm
 
 from . import __version__, card, checkpoint
 from .data import DataConfig, FocusConfig, PairedFolder, TrainingStream
-from .errors import GifnetError
+from .errors import GifnetError, Interrupted
 from .files import write_text
 from .hub import load_model, save_weights
 from .losses import (InformationSource, information_weights, intensity_loss, make_information_source,
                      mse_per_sample, reconstruction_loss)
 from .model import GIFNet, GIFNetConfig
-from .runtime import autocast, keep_freed_memory, pick_device, pick_precision
+from .runtime import Distributed, autocast, init_distributed, keep_freed_memory, pick_device, pick_precision
 from .validation import ValidationSet, ratios, score, summary, table
 
 log = logging.getLogger(__name__)
@@ -151,20 +152,77 @@ def pairs_fingerprint(folder: PairedFolder) -> str:
 
 
 class _Samples(torch.utils.data.Dataset):
-    """Samples start, start+1, ... of a TrainingStream (each a pure function of its index, so workers are safe)."""
+    """`per_batch` consecutive samples of a TrainingStream every `stride`, from `first`, `batches` times (one
+    process's part of each global batch). Each sample is a pure function of its index, so workers are safe."""
 
-    def __init__(self, stream: TrainingStream, start: int, stop: int):
-        self.stream, self.start, self.stop = stream, start, stop
+    def __init__(self, stream: TrainingStream, first: int, per_batch: int, stride: int, batches: int):
+        self.stream, self.first, self.per_batch, self.stride, self.batches = stream, first, per_batch, stride, batches
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return self.per_batch * self.batches
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {k: torch.from_numpy(v)[None] for k, v in self.stream.sample(self.start + i).items()}
+        k = self.first + (i // self.per_batch) * self.stride + i % self.per_batch
+        return {key: torch.from_numpy(v)[None] for key, v in self.stream.sample(k).items()}
 
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
+
+
+class _DeferredSignals:
+    """While active, SIGINT, SIGTERM and SIGHUP only record the signal (`signum`); the training loop ends the batch it
+    is in, writes a checkpoint and raises. Outside the main thread (a notebook's worker) nothing is changed."""
+
+    SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.previous: dict = {}
+
+    def __enter__(self):
+        try:
+            for s in self.SIGNALS:
+                self.previous[s] = signal.signal(s, self._record)
+        except ValueError:          # not the main thread
+            self.previous = {}
+        return self
+
+    def _record(self, signum, frame) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt          # a second Ctrl-C: stop now (the last checkpoint stays)
+        self.signum = signum
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+class TaskLoss(nn.Module):
+    """The loss of one optimiser step of `task` (see `Trainer.task_step`) as a module, so that one process or
+    DistributedDataParallel (several) can run it. forward(task, batch, weights) -> (loss, fusion loss, rec. loss)."""
+
+    def __init__(self, model: GIFNet, ssim_variant: str, precision: Callable[[], object]):
+        super().__init__()
+        self.model, self.ssim_variant, self.precision = model, ssim_variant, precision
+
+    def forward(self, task: str, batch: dict[str, torch.Tensor],
+                weights: tuple[torch.Tensor, torch.Tensor] | None = None):
+        m, vis = self.model, batch["vis"]
+        pairs = {"ivif": (batch["ir"], vis), "mfif": (batch["near"], batch["far"])}
+        other = "mfif" if task == "ivif" else "ivif"
+        with self.precision():
+            feats = {task: m.encoder(*pairs[task])}
+            with torch.no_grad():
+                feats[other] = m.encoder(*pairs[other])
+            out = m.decoder(feats[task], m.transformer(feats["ivif"], feats["mfif"], mode=task, detach_other=True))
+            rec = m.reconstruction(feats[task])
+        if task == "ivif":
+            fusion = intensity_loss(out.float(), batch["ir"], vis, *weights)
+        else:
+            fusion = mse_per_sample(out.float(), vis).mean()
+        rec_loss = reconstruction_loss(rec, vis, self.ssim_variant)
+        return fusion + rec_loss, fusion, rec_loss
 
 
 class Trainer:
@@ -178,7 +236,13 @@ class Trainer:
         self.callbacks = list(callbacks)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.device = pick_device(cfg.device)
+        self.dist, device = init_distributed(cfg.device)       # rank 0 of 1 unless started by torchrun
+        if cfg.batch % self.dist.world:
+            raise GifnetError(f"batch {cfg.batch} cannot be split evenly over {self.dist.world} processes; use a "
+                              f"multiple of {self.dist.world} (the batch is global: each process takes an equal part)",
+                              param="batch")
+        self.local_batch = cfg.batch // self.dist.world
+        self.device = pick_device(device)
         if self.device.type == "cpu":
             keep_freed_memory()
         self.amp_dtype, self.scaler = pick_precision(cfg.precision, self.device)
@@ -197,6 +261,11 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         self.trainable = self._freeze(cfg.freeze)
         self.opt = torch.optim.Adam(self.trainable, lr=cfg.lr)
+        self.step_loss: nn.Module = TaskLoss(self.model, cfg.ssim_variant, self.autocast)
+        if self.dist.world > 1:       # gradients averaged over the processes; each step leaves the other branch unused
+            self.step_loss = nn.parallel.DistributedDataParallel(
+                self.step_loss, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True, broadcast_buffers=False)
         self.info: InformationSource = make_information_source(cfg.weights)
         if isinstance(self.info, nn.Module):
             self.info.to(self.device)
@@ -204,7 +273,7 @@ class Trainer:
         self.train_set = PairedFolder(cfg.data, min_size=cfg.crop)
         self.stream = TrainingStream(self.train_set, DataConfig(cfg.crop, cfg.flips, cfg.multifocus), cfg.seed)
         self.val_set = (ValidationSet.from_folder(cfg.val_data, pairs=cfg.val_images, crop=cfg.val_crop)
-                        if cfg.val_data else None)
+                        if cfg.val_data and self.dist.main else None)
         self.reference_scores: dict[str, float] | None = None     # val_reference's scores, computed once
         self.step = 0
         self.elapsed = 0.0              # training seconds over all sessions of this run
@@ -212,6 +281,8 @@ class Trainer:
         self.last_val: dict[str, float] = {}
         if state is not None:
             self._restore(state)
+        self.dist.same_everywhere(json.dumps({**cfg.to_dict(), "out": None, "step": self.step}, sort_keys=True),
+                                  self.device, "training settings (or checkpoints)")
 
     def _freeze(self, prefixes: tuple[str, ...]) -> list[nn.Parameter]:
         names = [n for n, _ in self.model.named_parameters()]
@@ -242,24 +313,13 @@ class Trainer:
     def task_step(self, task: str, batch: dict[str, torch.Tensor],
                   weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
         """One optimiser step of `task`: "ivif" (fusion loss w_ir MSE(out, ir) + w_vis MSE(out, vis), with `weights`
-        = (w_ir, w_vis)) or "mfif" (MSE(out, vis)), each plus the reconstruction loss of R(F_task). Gradients flow
-        through E(the task's pair) and the task's transformer branch only."""
-        m, vis = self.model, batch["vis"]
-        pairs = {"ivif": (batch["ir"], vis), "mfif": (batch["near"], batch["far"])}
-        other = "mfif" if task == "ivif" else "ivif"
-        with self.autocast():
-            feats = {task: m.encoder(*pairs[task])}
-            with torch.no_grad():
-                feats[other] = m.encoder(*pairs[other])
-            out = m.decoder(feats[task], m.transformer(feats["ivif"], feats["mfif"], mode=task, detach_other=True))
-            rec = m.reconstruction(feats[task])
-        if task == "ivif":
-            fusion = intensity_loss(out.float(), batch["ir"], vis, *weights)
-        else:
-            fusion = mse_per_sample(out.float(), vis).mean()
-        rec_loss = reconstruction_loss(rec, vis, self.cfg.ssim_variant)
-        self._optimise(fusion + rec_loss, task)
-        return {task: (fusion + rec_loss).item(), f"{task}_fusion": fusion.item(), f"{task}_rec": rec_loss.item()}
+        = (w_ir, w_vis)) or "mfif" (MSE(out, vis)), each plus the reconstruction loss of R(F_task) (`TaskLoss`).
+        Gradients flow through E(the task's pair) and the task's transformer branch only. Returns the losses (means
+        over the global batch)."""
+        loss, fusion, rec = self.step_loss(task, batch, weights)
+        self._optimise(loss, task)
+        fusion, rec = (self.dist.sum_(torch.stack([fusion.detach(), rec.detach()]).float()) / self.dist.world).tolist()
+        return {task: fusion + rec, f"{task}_fusion": fusion, f"{task}_rec": rec}
 
     def _optimise(self, loss: torch.Tensor, task: str) -> None:
         if not torch.isfinite(loss):
@@ -285,21 +345,23 @@ class Trainer:
                  for k in ("ir", "vis", "near", "far")}
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(self.step)
-        w_ir, w_vis = information_weights(batch["ir"], batch["vis"], self.info, per_sample=self.cfg.per_sample_weights)
+        w_ir, w_vis = information_weights(batch["ir"], batch["vis"], self.info, per_sample=self.cfg.per_sample_weights,
+                                          total=self.dist.sum_)
         logs = self.task_step("ivif", batch, (w_ir, w_vis))
         logs.update(self.task_step("mfif", batch))
         return {**logs, "w_ir": w_ir.mean().item(), "lr": self.opt.param_groups[0]["lr"]}
 
     def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
-        cfg = self.cfg
-        start = self.step * cfg.batch
+        """This process's part of each global batch: samples k + rank * local .. of batch k of the stream."""
+        cfg, n = self.cfg, self.local_batch
+        first = self.step * cfg.batch + self.dist.rank * n
         if cfg.workers <= 0:
-            k = start
+            k = first
             while True:
-                yield self.stream.batch(k, cfg.batch)
+                yield self.stream.batch(k, n)
                 k += cfg.batch
-        samples = _Samples(self.stream, start, cfg.steps * cfg.batch)
-        yield from torch.utils.data.DataLoader(samples, batch_size=cfg.batch, shuffle=False, num_workers=cfg.workers,
+        samples = _Samples(self.stream, first, n, cfg.batch, cfg.steps - self.step)
+        yield from torch.utils.data.DataLoader(samples, batch_size=n, shuffle=False, num_workers=cfg.workers,
                                                worker_init_fn=_worker_init, persistent_workers=False,
                                                pin_memory=self.device.type == "cuda")
 
@@ -308,56 +370,74 @@ class Trainer:
         """Train from the current step to `config.steps` (or until `time_limit` minutes have passed in this session),
         then write the save_pretrained folder to `config.out`.
 
-        Ctrl-C (KeyboardInterrupt) writes a checkpoint first, so `resume` loses nothing."""
-        cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        if self.step == 0 and ((self.out / "model.safetensors").exists()
-                               or any(checkpoint.folder(self.out).glob("*.pt"))):
-            raise GifnetError(f"{self.out}: already holds a training run; choose another output folder or resume it",
-                              param="out")
-        log.info("training %s: %d pairs, steps %d..%d, crop %d, batch %d, device %s, precision %s", cfg.data,
-                 len(self.train_set), self.step, cfg.steps, cfg.crop, cfg.batch, self.device,
-                 self.amp_dtype or "fp32")
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True, smoothing=0.1)
+        Ctrl-C, SIGTERM and SIGHUP end the current batch, write a checkpoint and raise KeyboardInterrupt
+        (`gifnet.errors.Interrupted`), so `resume` loses nothing and a checkpoint never holds half a batch. With
+        several processes, rank 0 writes the checkpoints, logs, validations and weights, and decides for all when
+        the time is up."""
+        cfg, main = self.cfg, self.dist.main
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if self.step == 0 and ((self.out / "model.safetensors").exists()
+                                   or any(checkpoint.folder(self.out).glob("*.pt"))):
+                raise GifnetError(f"{self.out}: already holds a training run; choose another output folder or resume "
+                                  "it", param="out")
+            log.info("training %s: %d pairs, steps %d..%d, crop %d, batch %d (%d processes), device %s, precision %s",
+                     cfg.data, len(self.train_set), self.step, cfg.steps, cfg.crop, cfg.batch, self.dist.world,
+                     self.device, self.amp_dtype or "fp32")
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True, smoothing=0.1,
+                   disable=not main or None)
         batches = self._batches()
         t0 = start = time.perf_counter()
+        stop = _DeferredSignals()
         try:
-            while self.step < cfg.steps:
-                logs = self.train_step(next(batches))
-                self.step += 1
-                out_of_time = cfg.time_limit is not None and time.perf_counter() - start >= 60 * cfg.time_limit
-                last = self.step == cfg.steps or out_of_time
-                for k, v in logs.items():   # running means shown in the progress bar
-                    self.running[k] = v if k not in self.running else 0.9 * self.running[k] + 0.1 * v
-                validated = self.val_set is not None and (self.step % cfg.val_every == 0 or last)
-                if validated:
-                    self.last_val = self.validate()
-                    logs.update(self.last_val)
-                    log.info("step %d validation: %s", self.step, summary(self.last_val))
-                if self.step % cfg.log_every == 0 or last or validated:
-                    bar.set_postfix(ivif=f"{self.running['ivif']:.4f}", mfif=f"{self.running['mfif']:.4f}",
-                                    w_ir=f"{self.running['w_ir']:.2f}")
-                    self._append_log({"step": self.step, **logs})
-                bar.update(1)
-                for cb in self.callbacks:
-                    cb(self.step, dict(logs))
-                if self.step % cfg.ckpt_every == 0 or last:
-                    self.elapsed += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    self.save_checkpoint()
-                if out_of_time and self.step < cfg.steps:
-                    log.warning("time limit of %g min reached at step %d of %d; weights written, continue with "
-                                "--resume", cfg.time_limit, self.step, cfg.steps)
-                    break
-        except KeyboardInterrupt:
+            with stop:
+                while self.step < cfg.steps:
+                    logs = self.train_step(next(batches))
+                    self.step += 1
+                    out_of_time = self.dist.agree(cfg.time_limit is not None
+                                                  and time.perf_counter() - start >= 60 * cfg.time_limit, self.device)
+                    last = self.step == cfg.steps or out_of_time
+                    for k, v in logs.items():   # running means shown in the progress bar
+                        self.running[k] = v if k not in self.running else 0.9 * self.running[k] + 0.1 * v
+                    if main:
+                        self._report(logs, last, bar)
+                    if self.step % cfg.ckpt_every == 0 or last:
+                        self.elapsed += time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        self.save_checkpoint()
+                    if self.dist.agree(stop.signum is not None, self.device):
+                        raise Interrupted(stop.signum or signal.SIGTERM)
+                    if out_of_time and self.step < cfg.steps:
+                        log.warning("time limit of %g min reached at step %d of %d; weights written, continue with "
+                                    "--resume", cfg.time_limit, self.step, cfg.steps)
+                        break
+        except Interrupted:                   # raised at a batch boundary: the state is a whole number of batches
             self.elapsed += time.perf_counter() - t0
             path = self.save_checkpoint()
             log.warning("interrupted at step %d; checkpoint %s; continue with --resume", self.step, path)
             raise
         finally:
             bar.close()
-        self.save_pretrained(self.out)
+        if main:
+            self.save_pretrained(self.out)
+        self.dist.barrier()
         return self.out
+
+    def _report(self, logs: dict[str, float], last: bool, bar) -> None:
+        """Rank 0's bookkeeping after a batch: validation, the log file, the progress bar, the callbacks."""
+        cfg = self.cfg
+        validated = self.val_set is not None and (self.step % cfg.val_every == 0 or last)
+        if validated:
+            self.last_val = self.validate()
+            logs.update(self.last_val)
+            log.info("step %d validation: %s", self.step, summary(self.last_val))
+        if self.step % cfg.log_every == 0 or last or validated:
+            bar.set_postfix(ivif=f"{self.running['ivif']:.4f}", mfif=f"{self.running['mfif']:.4f}",
+                            w_ir=f"{self.running['w_ir']:.2f}")
+            self._append_log({"step": self.step, **logs})
+        bar.update(1)
+        for cb in self.callbacks:
+            cb(self.step, dict(logs))
 
     def _append_log(self, entry: dict) -> None:
         with open(self.out / "log.jsonl", "a") as f:
@@ -379,6 +459,9 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> Path:
+        """Write this step's checkpoint (rank 0; the other processes return its path without writing)."""
+        if not self.dist.main:
+            return checkpoint.folder(self.out) / f"step_{self.step:07d}.pt"
         state = {"data_position": self.step * self.cfg.batch, "config": self.cfg.to_dict(),
                  "pairs": pairs_fingerprint(self.train_set), "model": self.model.state_dict(),
                  "optimizer": self.opt.state_dict(),
@@ -402,7 +485,7 @@ class Trainer:
         if state["data_position"] != self.step * self.cfg.batch:
             raise GifnetError(f"checkpoint of step {self.step}: data position {state['data_position']} does not match")
         log_file = self.out / "log.jsonl"   # drop entries written after this checkpoint by an interrupted session
-        if log_file.exists():
+        if log_file.exists() and self.dist.main:
             keep = [ln for ln in log_file.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
             write_text(log_file, "".join(ln + "\n" for ln in keep))
         log.info("resumed at step %d", self.step)
