@@ -3,11 +3,16 @@
 OUT receives app.py, README.md (Space front matter), requirements.txt, a copy of the gifnet package, the bundled
 weights/ folder when the repository has one, and weights.txt (the Space's default weights, read by app.py unless the
 Space sets GIFNET_WEIGHTS). Upload OUT with `hf upload org/space OUT . --repo-type space`.
+
+requirements.txt is generated from pyproject.toml (the package's dependencies and its `demo` extra, without Gradio,
+which the Space's `sdk_version` provides): the dependencies are stated once. `python demo/build_space.py
+--requirements` prints it; demo/requirements.txt is that output, kept for readers and checked by the tests.
 """
 import argparse
 import re
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -15,12 +20,23 @@ REPO = HERE.parent
 PLACEHOLDER = "gifnet-project/gifnet"
 
 
+def requirements() -> str:
+    """The Space's requirements.txt: pyproject.toml's dependencies and `demo` extra, Gradio left out."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = [d for d in project["dependencies"] + project["optional-dependencies"]["demo"]
+            if not re.match(r"gradio\b", d)]
+    head = ("# Python packages of the GIFNet Space, generated from pyproject.toml by demo/build_space.py (do not edit).\n"
+            "# Gradio itself comes from `sdk_version` in README.md; `spaces` (ZeroGPU) is preinstalled on Spaces.\n"
+            "# The gifnet package is copied next to app.py by demo/build_space.py.\n")
+    return head + "".join(d + "\n" for d in dict.fromkeys(deps))
+
+
 def build(out: Path, weights: str = PLACEHOLDER, hub_weights: bool = True) -> Path:
     if out.exists() and any(out.iterdir()):
         sys.exit(f"build_space: {out} exists and is not empty; choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("app.py", "requirements.txt"):
-        shutil.copy(HERE / name, out / name)
+    shutil.copy(HERE / "app.py", out / "app.py")
+    (out / "requirements.txt").write_text(requirements())
     shutil.copytree(REPO / "gifnet", out / "gifnet", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     if (REPO / "weights").is_dir():
         shutil.copytree(REPO / "weights", out / "weights")
@@ -37,6 +53,8 @@ def build(out: Path, weights: str = PLACEHOLDER, hub_weights: bool = True) -> Pa
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--requirements"]:
+        sys.exit(print(requirements(), end=""))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path, help="an empty or new folder")
     g = p.add_mutually_exclusive_group()

@@ -655,3 +655,17 @@ def test_zerogpu_decoration_only_when_spaces_is_installed(monkeypatch):
 def test_importing_the_demo_writes_nothing_into_the_package():
     """A gr.Image subclass would make Gradio write gifnet/demo.pyi at import (a read-only install would break)."""
     assert not Path(demo.__file__).with_suffix(".pyi").exists()
+
+
+def test_space_requirements_come_from_pyproject():
+    """The dependencies are stated once: demo/requirements.txt is what build_space.py generates from pyproject.toml."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("build_space", repo / "demo" / "build_space.py")
+    build_space = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_space)
+    generated = build_space.requirements()
+    assert (repo / "demo" / "requirements.txt").read_text() == generated
+    assert "torch>=" in generated and "scikit-image" in generated and "gradio" not in generated.split("\n", 3)[-1]
+
