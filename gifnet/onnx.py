@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 INSTALL = "pip install 'gifnet[export]'"
 PRECISIONS = ("fp32", "fp16")
+MIN_OPSET = 18            # torch's exporter writes opset 18 or newer (and onnx cannot convert this graph lower)
 # Peak working memory of ONNX Runtime (CPU, fp32, whole image, no arena) in bytes per pixel: 9.0-9.8 KB measured at
 # 0.3-1.3 MP (BENCHMARKS.md, "ONNX Runtime"), with a margin; plus the runtime and the weights.
 ORT_BYTES_PER_PIXEL = 10_500
@@ -159,6 +160,9 @@ def export(out: PathLike, *, weights: Optional[PathLike] = None, opset: Optional
     out = Path(out)
     if precision not in PRECISIONS:
         raise GifnetError(f"unknown precision {precision!r} for export; choose one of {', '.join(PRECISIONS)}")
+    if opset is not None and opset < MIN_OPSET:
+        raise GifnetError(f"opset {opset}: gifnet export writes opset {MIN_OPSET} or newer; pass --opset {MIN_OPSET} "
+                          "or leave it out")
     if out.suffix.lower() != ".onnx":
         raise GifnetError(f"{out}: an ONNX model's name must end in .onnx (gifnet.load_model recognises it by that)")
     if out.exists() and not overwrite:
@@ -171,6 +175,9 @@ def export(out: PathLike, *, weights: Optional[PathLike] = None, opset: Optional
                           "folder, .model, 'official' or a Hub id)")
     name, file = weights_identity(weights)
     proto = to_onnx(model, opset=opset, precision=precision)
+    if opset is not None and _opset(proto) != opset:
+        raise GifnetError(f"opset {opset}: this PyTorch's exporter wrote opset {_opset(proto)} instead; leave --opset "
+                          "out, or choose one it supports")
     for key, value in metadata(model, weights=name, weights_sha256=sha256_of(file) if file else "unknown",
                                precision=precision).items():
         entry = proto.metadata_props.add()

@@ -239,6 +239,8 @@ def test_export_refuses_bad_targets_before_tracing(tmp_path):
     assert (tmp_path / "taken.onnx").read_bytes() == b"mine"
     with pytest.raises(GifnetError, match="unknown precision"):
         export(tmp_path / "x.onnx", precision="int8")
+    with pytest.raises(GifnetError, match="opset 18 or newer"):
+        export(tmp_path / "x.onnx", opset=13)
 
 
 def test_missing_packages_name_the_extra(exported, monkeypatch, tmp_path):
