@@ -32,15 +32,27 @@ PARITY_CASES = ["ivif_llvip_crop", "medical_pet_mri", "meif_over_under", "mfif_n
 
 @pytest.fixture(scope="module")
 def net() -> GIFNet:
-    """Random weights, the RLN affines moved off their identity start, and a non-zero gate (at zero, the IVIF branch
-    of block 0 would not reach the output)."""
+    """Random weights that keep the signal alive through every layer (PyTorch's default initialisation gives an
+    almost constant output: nothing to compare), the RLN affines moved off their identity start, a non-zero gate (at
+    zero, block 0's IVIF branch would not reach the output), and the last layer scaled so the output spans [0, 1]."""
     torch.manual_seed(0)
     m = GIFNet().eval()
     with torch.no_grad():
+        for layer in m.modules():
+            if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                if layer.bias is not None:
+                    layer.bias.normal_(0, 0.1)
         for name, p in m.named_parameters():
             if ".norm." in name:
                 p.add_(0.2 * torch.randn_like(p))
         m.transformer.gate_mfif.fill_(0.4)
+        last, seen = m.decoder.decoder[-2], []
+        hook = last.register_forward_hook(lambda layer, inputs, out: seen.append(out))
+        m(*torch.rand(2, 1, 1, 31, 45, generator=torch.Generator().manual_seed(1)))
+        hook.remove()
+        last.bias.sub_(seen[0].mean()).div_(seen[0].std())
+        last.weight.div_(seen[0].std())
     return m
 
 
@@ -74,7 +86,7 @@ def test_export_equals_pytorch(net, backend, shape):
         ref = net(a, b).numpy()
     out = backend.session.run(None, {"a": a.numpy(), "b": b.numpy()})[0]
     assert out.shape == ref.shape and out.dtype == np.float32
-    assert np.abs(out - ref).max() <= 1e-5
+    assert ref.std() > 0.1 and np.abs(out - ref).max() <= 5e-5      # measured: up to 1.1e-5 (float32 rounding)
 
 
 def test_graph_is_valid_dynamic_and_described(exported):
@@ -128,7 +140,7 @@ def test_fp16_export(net, tmp_path):
     assert 10 * np.log10(1 / np.mean((out.astype(np.float64) - ref) ** 2)) > 40
 
 
-# ----------------------------------------------------------------------------------------------- one pipeline, two backends
+# ----------------------------------------------------------------------------------------- one pipeline, two backends
 def test_load_model_returns_the_onnx_backend(exported):
     model = gifnet.load_model(str(exported[0]))
     assert isinstance(model, OnnxModel) and "CPUExecutionProvider" in repr(model)
