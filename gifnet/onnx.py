@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional, Union
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 from .errors import GifnetError
+from .files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ def to_onnx(model, *, opset: Optional[int] = None, precision: str = "fp32"):
     """The inference path of `model` (a GIFNet) as an `onnx.ModelProto` with dynamic N, H, W (H, W >= min_size)."""
     _require("onnx", "onnxscript", what="exporting to ONNX")
     if precision not in PRECISIONS:
-        raise GifnetError(f"unknown precision {precision!r} for export; choose one of {', '.join(PRECISIONS)}")
+        raise GifnetError(f"unknown precision {precision!r} for export; choose one of {', '.join(PRECISIONS)}",
+                          param="precision")
     net = _Float16(model) if precision == "fp16" else model
     net = net.eval().cpu()
     n = model.config.min_size
@@ -159,10 +160,11 @@ def export(out: PathLike, *, weights: Optional[PathLike] = None, opset: Optional
 
     out = Path(out)
     if precision not in PRECISIONS:
-        raise GifnetError(f"unknown precision {precision!r} for export; choose one of {', '.join(PRECISIONS)}")
+        raise GifnetError(f"unknown precision {precision!r} for export; choose one of {', '.join(PRECISIONS)}",
+                          param="precision")
     if opset is not None and opset < MIN_OPSET:
         raise GifnetError(f"opset {opset}: gifnet export writes opset {MIN_OPSET} or newer; pass --opset {MIN_OPSET} "
-                          "or leave it out")
+                          "or leave it out", param="opset")
     if out.suffix.lower() != ".onnx":
         raise GifnetError(f"{out}: an ONNX model's name must end in .onnx (gifnet.load_model recognises it by that)")
     if out.exists() and not overwrite:
@@ -177,7 +179,7 @@ def export(out: PathLike, *, weights: Optional[PathLike] = None, opset: Optional
     proto = to_onnx(model, opset=opset, precision=precision)
     if opset is not None and _opset(proto) != opset:
         raise GifnetError(f"opset {opset}: this PyTorch's exporter wrote opset {_opset(proto)} instead; leave --opset "
-                          "out, or choose one it supports")
+                          "out, or choose one it supports", param="opset")
     for key, value in metadata(model, weights=name, weights_sha256=sha256_of(file) if file else "unknown",
                                precision=precision).items():
         entry = proto.metadata_props.add()
@@ -192,19 +194,7 @@ def export(out: PathLike, *, weights: Optional[PathLike] = None, opset: Optional
                           "report it") from None
     data = proto.SerializeToString()
     _self_check(data, model, precision)
-    fd, tmp = tempfile.mkstemp(prefix=".gifnet-", suffix=".onnx", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)             # mkstemp makes it private; a model file is not
-        os.replace(tmp, out)
-    except OSError as e:
-        raise GifnetError(f"{out}: cannot write the model ({e.strerror})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(out, lambda tmp: tmp.write_bytes(data), overwrite=overwrite)
     log.info("wrote %s (%s, opset %s, %.1f MB, weights %s)", out, precision, _opset(proto), len(data) / 1e6, name)
     return out
 
@@ -316,10 +306,10 @@ class OnnxModel:
         if precision != "fp32":
             raise GifnetError(f"precision {precision!r} is a PyTorch-backend option; {Path(self.name).name} runs in "
                               f"the precision it was exported with ({self.precision}); drop --precision, or export "
-                              "again with --precision fp16")
+                              "again with --precision fp16", param="precision")
         if tile not in (None, "auto", "full"):
             raise GifnetError(f"tile {tile!r}: the ONNX backend runs whole images and cannot tile; leave --tile at "
-                              "auto, or use PyTorch weights for tiled inference in bounded memory")
+                              "auto, or use PyTorch weights for tiled inference in bounded memory", param="tile")
         a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
         if a.ndim != 2 or a.shape != b.shape:
             raise GifnetError(f"inputs must be two (H, W) planes of one shape, got {a.shape} and {b.shape}")
