@@ -112,9 +112,11 @@ def official_checkpoint() -> Path:
 def load_model(source: Optional[PathLike] = None, device: Union[str, torch.device] = "cpu") -> GIFNet:
     """Resolve `source` (see module doc) and return a GIFNet in eval mode on `device` (an OnnxModel for .onnx)."""
     source = source if source is not None else os.environ.get("GIFNET_WEIGHTS") or DEFAULT_WEIGHTS
-    if not isinstance(source, GIFNet) and os.fspath(source).lower().endswith(".onnx"):
-        from .onnx import OnnxModel
+    from .onnx import OnnxModel
 
+    if isinstance(source, OnnxModel):
+        return source
+    if not isinstance(source, GIFNet) and os.fspath(source).lower().endswith(".onnx"):
         return OnnxModel(Path(os.fspath(source)).expanduser(), device=str(device))
     model = _load(source)
     return model.to(device).eval()

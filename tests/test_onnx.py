@@ -144,6 +144,7 @@ def test_fp16_export(net, tmp_path):
 def test_load_model_returns_the_onnx_backend(exported):
     model = gifnet.load_model(str(exported[0]))
     assert isinstance(model, OnnxModel) and "CPUExecutionProvider" in repr(model)
+    assert gifnet.load_model(model) is model
 
 
 def test_pipeline_is_the_same_on_both_backends(net, backend):
