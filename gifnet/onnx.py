@@ -42,7 +42,7 @@ PathLike = Union[str, os.PathLike]
 INSTALL = "pip install 'gifnet[export]'"
 PRECISIONS = ("fp32", "fp16")
 MIN_OPSET = 18            # torch's exporter writes opset 18 or newer (and onnx cannot convert this graph lower)
-# Peak working memory of ONNX Runtime (CPU, fp32, whole image, no arena) in bytes per pixel: 9.0-9.8 KB measured at
+# Peak working memory of ONNX Runtime (CPU, fp32, whole image, no arena) in bytes per pixel: 8.9-9.8 KB measured at
 # 0.3-1.3 MP (BENCHMARKS.md, "ONNX Runtime"), with a margin; plus the runtime and the weights.
 ORT_BYTES_PER_PIXEL = 10_500
 ORT_BYTES_FIXED = 150 << 20
