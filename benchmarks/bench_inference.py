@@ -5,11 +5,14 @@ rate (fp32 and bf16, same threads) right before, then runs `gifnet.pipeline.run_
 resized to that size, and reports its own peak resident memory. Effective GFLOP/s counts the release's 1.5727 MFLOP per
 pixel (our forward computes less: it skips what never reaches the output), so they compare directly with the
 release's 26 GFLOP/s. Also: import + weight load time, bf16 PSNR against fp32, and folder throughput of `gifnet fuse`.
+With --onnx, the same weights are exported (`gifnet.onnx.export`, fp32 and fp16) and ONNX Runtime rows (CPU execution
+provider, graph optimisation on, the whole image at once) run through the same `run_network`, next to our engine's.
 
     python benchmarks/bench_inference.py                 # the table (about half an hour on 2 cores)
     python benchmarks/bench_inference.py --quick         # 256x256 and 640x480 only
     python benchmarks/bench_inference.py --huge          # also 6000x4000, tiled
     python benchmarks/bench_inference.py --sizes 6000x4000 --no-folders     # just that size
+    python benchmarks/bench_inference.py --sizes 256x256,640x480,1280x1024 --no-folders --onnx    # + ONNX Runtime
 Set GIFNET_SHARED if ../shared is elsewhere. Other processes on the machine distort timings: the load average seen
 before and after each configuration is printed with it; run it on a quiet machine and repeat.
 """
@@ -77,19 +80,22 @@ def worker(cfg: dict) -> dict:
     from gifnet.pipeline import check_memory, run_network
 
     rates = matmul_rates()
-    model = load_model(str(WEIGHTS))
+    onnx = cfg.get("onnx")       # {"fp32": path, "fp16": path} for ONNX Runtime rows
+    model = load_model(onnx[cfg["precision"]] if onnx else str(WEIGHTS))
     a, b = pair(cfg["h"], cfg["w"])
-    plan = check_memory(cfg["h"], cfg["w"], cfg["precision"], cfg["tile"])
+    plan = None if onnx else check_memory(cfg["h"], cfg["w"], cfg["precision"], cfg["tile"])
+    precision = "fp32" if onnx else cfg["precision"]      # an ONNX graph has its own precision
     times, y = [], None
     for _ in range(cfg["repeats"]):
         t = time.perf_counter()
-        y = run_network(model, a, b, precision=cfg["precision"], tile=cfg["tile"])
+        y = run_network(model, a, b, precision=precision, tile=cfg["tile"])
         times.append(time.perf_counter() - t)
     result = {"first_s": times[0], "s": statistics.median(times[1:] if len(times) > 1 else times),
               "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, "matmul": rates,
-              "tile": plan.tile, "keep": list(plan.keep), "threads": torch.get_num_threads()}
-    if cfg.get("psnr"):          # bf16 against fp32 on the same input
-        ref = run_network(model, a, b, precision="fp32", tile=cfg["tile"])
+              "tile": plan.tile if plan else max(cfg["h"], cfg["w"]), "keep": list(plan.keep) if plan else [],
+              "threads": torch.get_num_threads()}
+    if cfg.get("psnr"):          # bf16 or fp16 against fp32 of the same backend on the same input
+        ref = run_network(load_model(onnx["fp32"]) if onnx else model, a, b, precision="fp32", tile=cfg["tile"])
         result["psnr_db"] = float(10 * np.log10(1 / np.mean((y.astype(np.float64) - ref) ** 2)))
     return result
 
@@ -140,6 +146,7 @@ def main() -> None:
     parser.add_argument("--huge", action="store_true", help="also 6000x4000 (tiled)")
     parser.add_argument("--sizes", help="only these sizes, WxH comma-separated (e.g. 6000x4000)")
     parser.add_argument("--no-folders", action="store_true", help="skip the folder throughput runs")
+    parser.add_argument("--onnx", action="store_true", help="also ONNX Runtime rows (fp32, fp16) of the same weights")
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration (the first is reported apart)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -160,6 +167,7 @@ def main() -> None:
     print("| size | precision | mode | tiles (kept) | first s | s | eff. GFLOP/s | x fp32 matmul | "
           "matmul fp32 / bf16 | peak RSS GB | PSNR vs fp32 | load |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    onnx = export_onnx(Path(tempfile.mkdtemp(prefix="gifnet-bench-"))) if args.onnx else None
     for h, w in sizes:
         for precision in ("fp32", "bf16"):
             for mode, tile in (("full frame", "full"), ("tiled", "auto")):
@@ -176,12 +184,30 @@ def main() -> None:
                     row.update(run_worker(cfg))
                 results["rows"].append(row)
                 print(format_row(row), flush=True)
+        for precision in ("fp32", "fp16") if onnx else ():
+            row = {"h": h, "w": w, "precision": precision, "mode": "ONNX Runtime"}
+            row.update(run_worker({"h": h, "w": w, "precision": precision, "tile": None, "onnx": onnx,
+                                   "repeats": args.repeats, "psnr": precision == "fp16"}))
+            results["rows"].append(row)
+            print(format_row(row), flush=True)
     for precision in () if args.no_folders else ("fp32", "bf16"):
         f = results["folders"][precision] = folder_throughput(precision)
         print(f"folder, {precision}: {f['pairs']} TNO pairs in {f['seconds']:.1f} s (whole command) = "
               f"{f['pairs_per_s']:.2f} pairs/s, {f['mp_per_s']:.3f} MP/s", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+
+
+def export_onnx(folder: Path) -> dict[str, str]:
+    """The benchmark's weights as ONNX graphs, fp32 and fp16 (gifnet.onnx.export, with its checks)."""
+    from gifnet.onnx import export
+
+    paths = {}
+    for precision in ("fp32", "fp16"):
+        t = time.perf_counter()
+        paths[precision] = str(export(folder / f"gifnet-{precision}.onnx", weights=str(WEIGHTS), precision=precision))
+        print(f"export {precision}: {time.perf_counter() - t:.1f} s", flush=True)
+    return paths
 
 
 def format_row(r: dict) -> str:
@@ -191,6 +217,7 @@ def format_row(r: dict) -> str:
     eff = r["h"] * r["w"] * MFLOP_PER_PIXEL / 1e3 / r["s"]
     mm = r["matmul"]
     tiles = "one" if r["tile"] >= max(r["h"], r["w"]) else f"{r['tile']} ({'+'.join(r['keep']) or 'none'})"
+    tiles = "whole image" if r["mode"] == "ONNX Runtime" else tiles
     psnr = f"{r['psnr_db']:.1f} dB" if "psnr_db" in r else ""
     return (f"| {size} | {r['precision']} | {r['mode']} | {tiles} | {r['first_s']:.2f} | {r['s']:.2f} | {eff:.0f} | "
             f"{eff / mm['fp32']:.2f} | {mm['fp32']:.0f} / {mm['bf16']:.0f} | {r['rss_gb']:.2f} | {psnr} | "

@@ -23,8 +23,9 @@ EXAMPLES = """examples:
   gifnet fuse-ms ms.tif pan.tif -o sharpened.tif               every band of a multispectral image + PAN
   gifnet fuse ir.tif vis.tif -o f.tif --precision bf16         ~2x faster on CPUs with AMX/AVX512-BF16 (any size)
   gifnet demo                                                  the web demo on http://127.0.0.1:7860
-weights: --weights takes a .model/.safetensors file, a save_pretrained folder, 'official' or a Hub id org/name@rev;
-the default is $GIFNET_WEIGHTS if set, else the bundled weights."""
+  gifnet export gifnet.onnx                                    the network as an ONNX graph (for ONNX Runtime)
+weights: --weights takes a .model/.safetensors file, a save_pretrained folder, 'official', a Hub id org/name@rev or
+an exported .onnx file (run by ONNX Runtime); the default is $GIFNET_WEIGHTS if set, else the bundled weights."""
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -264,6 +265,31 @@ def _run_demo(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------------- export
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export the network as an ONNX graph (run it with ONNX Runtime)",
+                       description="Write the inference path as an ONNX file: inputs a, b (N,1,H,W) float32 in [0,1], "
+                       "output fused of the same shape; N, H, W dynamic (H, W >= 8). Checked with onnx.checker and "
+                       "against PyTorch before it is written. Use it with --weights OUT.onnx or any ONNX Runtime. "
+                       "Needs: pip install 'gifnet[export]'.")
+    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
+    p.add_argument("--weights", default=None, help="weights source (default: $GIFNET_WEIGHTS or the bundled weights)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: the exporter's, 18 or newer)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"],
+                   help="fp32 (default, matches PyTorch) or fp16 (float16 inside, float32 inputs and output)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args) -> int:
+    from .onnx import export
+
+    out = export(args.output, weights=args.weights, opset=args.opset, precision=args.precision,
+                 overwrite=args.overwrite)
+    log.info("use it with: gifnet fuse A B -o fused.png --weights %s", out)
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------------------- train
 def _add_train(sub) -> None:
     from .trainer import TrainConfig
@@ -353,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gifnet {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_fuse, _add_enhance, _add_fuse_ms, _add_evaluate, _add_demo, _add_train):
+    for add in (_add_fuse, _add_enhance, _add_fuse_ms, _add_evaluate, _add_demo, _add_export, _add_train):
         add(sub)
     return parser
 

@@ -7,6 +7,7 @@ A source is one of
     a .model/.pt/.pth file-> an authors'-layout state dict, read with torch.load(weights_only=True) and key-mapped
     a .safetensors file   -> our weights (config.json next to it is used when present)
     a folder              -> a save_pretrained folder (config.json + model.safetensors)
+    a .onnx file          -> a graph written by `gifnet export`, run by ONNX Runtime (gifnet.onnx.OnnxModel)
     "org/name[@revision]" -> a Hugging Face Hub repository saved with `GIFNet.save_pretrained`/`push_to_hub`; the
                              revision (branch, tag or commit) pins a version; with HF_HUB_OFFLINE=1 or GIFNET_OFFLINE=1
                              only the local Hugging Face cache ($HF_HUB_CACHE) is used
@@ -109,8 +110,14 @@ def official_checkpoint() -> Path:
 
 # ------------------------------------------------------------------------------------------------------- load / save
 def load_model(source: Optional[PathLike] = None, device: Union[str, torch.device] = "cpu") -> GIFNet:
-    """Resolve `source` (see module doc) and return a GIFNet in eval mode on `device`."""
+    """Resolve `source` (see module doc) and return a GIFNet in eval mode on `device` (an OnnxModel for .onnx)."""
     source = source if source is not None else os.environ.get("GIFNET_WEIGHTS") or DEFAULT_WEIGHTS
+    from .onnx import OnnxModel
+
+    if isinstance(source, OnnxModel):
+        return source
+    if not isinstance(source, GIFNet) and os.fspath(source).lower().endswith(".onnx"):
+        return OnnxModel(Path(os.fspath(source)).expanduser(), device=str(device))
     model = _load(source)
     return model.to(device).eval()
 
@@ -130,8 +137,8 @@ def _load(source: PathLike) -> GIFNet:
         return load_official(path)
     if HUB_ID.match(text) and not text.startswith((".", "/")):
         return load_from_hub(text)
-    raise GifnetError(f"{text}: weights not found; give a .model/.safetensors file, a save_pretrained folder, "
-                      "'official', or a Hub id like org/name@revision")
+    raise GifnetError(f"{text}: weights not found; give a .model/.safetensors/.onnx file, a save_pretrained "
+                      "folder, 'official', or a Hub id like org/name@revision")
 
 
 def load_official(path: Path) -> GIFNet:

@@ -10,7 +10,8 @@ Image Fusion").
 
 No layer changes resolution. Every padding is reflection padding. The transformer runs in one of two modes: "mfif"
 (MFIF-main, used at inference) or "ivif" (IVIF-main, the training step on infrared/visible pairs); in each mode only
-the main branch of the last block reaches the output, so the other half is not computed.
+the main branch of the last block reaches the output, so the other half is not computed. While `gifnet export`
+traces it (`exporting()`), padding, windows, attention and the RLN statistics take a form ONNX can hold for any size.
 
 Parameter names are ours; `load_official_state_dict` maps the authors' `Final.model` onto them (see OFFICIAL_KEY_MAP).
 """
@@ -201,6 +202,10 @@ class RLN(nn.Module):
         return xn, self.meta_scale(std), self.meta_shift(mean)
 
     def statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if exporting():    # means of row means of column means: ONNX Runtime would sum the whole map in one float32
+            means = lambda t: t.mean(3, keepdim=True).mean(2, keepdim=True).mean(1, keepdim=True)   # noqa: E731
+            mean = means(x)    # run (4e-6 off at 0.3 MP: up to 3 grey levels in the output) where torch sums pairwise
+            return mean, torch.sqrt(means((x - mean).square()) + self.eps)
         var, mean = torch.var_mean(x, dim=(1, 2, 3), correction=0, keepdim=True)
         return mean, torch.sqrt(var + self.eps)
 
@@ -260,14 +265,69 @@ def unpartition(t: torch.Tensor, n: int, h: int, window: int) -> torch.Tensor:
     return rearrange(t, "(n wy wx) (p1 p2) c -> n (wy p1) (wx p2) c", n=n, wy=h // window, p1=window, p2=window)
 
 
+def exporting() -> bool:
+    """True while torch.export traces the model (`gifnet export` goes through it): sizes are then symbolic. Padding,
+    cropping, window partition, attention and the RLN statistics then take the forms below, made of standard
+    operators, with no branch and no slice on a size (the shape solver would tie the graph to the traced size), each
+    move of pixels one Gather: the same function (tests/test_onnx.py compares the two)."""
+    return torch.compiler.is_exporting()
+
+
+def _mirror(i: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices reflected into [0, n) as reflection padding reflects them (one bounce)."""
+    return (n - 1) - ((n - 1) - i.abs()).abs()
+
+
+def _window_grid(n: int, window: int, shift: int, device: torch.device) -> torch.Tensor:
+    """(windows, window) indices of a side of n pixels padded onto the window grid (`window_pads`), mirrored."""
+    first = torch.arange((n + shift + window - 1) // window, device=device)[:, None] * window - shift
+    return _mirror(first + torch.arange(window, device=device), n)
+
+
+def _gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Export path: the pixels `index` (of the flattened H*W plane) of an (N,C,H,W) map -> (*index.shape, N, C),
+    as one Gather of whole pixels (indexing a later axis would make the exporter transpose it to the front and back)."""
+    return x.permute(2, 3, 0, 1).flatten(0, 1)[index]
+
+
+def mirrored_crop(x: torch.Tensor, top: int, left: int, h: int, w: int) -> torch.Tensor:
+    """Export path: rows [top, top + h) and columns [left, left + w) of an (N,C,H,W) map, mirrored past its borders
+    as reflection padding does: a pad where the range leaves the map, a crop inside."""
+    n_rows, n_cols = x.shape[-2:]
+    rows = _mirror(torch.arange(top, top + h, device=x.device), n_rows)
+    cols = _mirror(torch.arange(left, left + w, device=x.device), n_cols)
+    return _gather(x, rows[:, None] * n_cols + cols).permute(2, 3, 0, 1)
+
+
+def pad_to_grid(x: torch.Tensor, grid: int, before: int = 0) -> torch.Tensor:
+    """Export path: `before` pixels mirrored on the top/left and as many as it takes on the bottom/right to reach a
+    multiple of `grid`; what `reflect_pad(x, window_pads(..))` and the transformer's padding to 4 give."""
+    h, w = x.shape[-2:]
+    return mirrored_crop(x, -before, -before, (h + before + grid - 1) // grid * grid,
+                         (w + before + grid - 1) // grid * grid)
+
+
 def to_windows(x: torch.Tensor, window: int, shift: int) -> torch.Tensor:
-    """(N,C,H,W) -> (N * windows, window^2, C) tokens of the reflection-padded map (see `window_pads`)."""
+    """(N,C,H,W) -> (N * windows, window^2, C) tokens of the reflection-padded map (see `window_pads`). While
+    exporting: (N, rows, columns of windows, window^2, C), padding and partition in one Gather (a merged symbolic size
+    could not be split again)."""
+    if exporting():
+        h, w = x.shape[-2:]
+        rows, cols = _window_grid(h, window, shift, x.device), _window_grid(w, window, shift, x.device)
+        index = (rows[:, None, :, None] * w + cols[None, :, None, :]).flatten(2)     # (wy, wx, window^2)
+        return _gather(x, index).permute(3, 0, 1, 2, 4)
     x = reflect_pad(x, window_pads(*x.shape[-2:], window, shift))
     return partition(x.permute(0, 2, 3, 1), window)
 
 
 def from_windows(t: torch.Tensor, n: int, h: int, w: int, window: int, shift: int) -> torch.Tensor:
     """Inverse of `to_windows`, cropped back to (N,C,H,W) (a channels-last map)."""
+    if exporting():                    # un-partition and crop in one Gather: pixel (y, x) <- its window and token
+        _, _, wx, tokens, _ = t.shape
+        ys = torch.arange(h, device=t.device)[:, None] + shift
+        xs = torch.arange(w, device=t.device) + shift
+        index = ((ys // window) * wx + xs // window) * tokens + (ys % window) * window + xs % window      # (h, w)
+        return t.permute(1, 2, 3, 0, 4).flatten(0, 2)[index].permute(2, 3, 0, 1)
     left, _, top, bottom = window_pads(h, w, window, shift)
     x = unpartition(t, n, h + top + bottom, window)
     return x[:, top:top + h, left:left + w].permute(0, 3, 1, 2)
@@ -323,7 +383,16 @@ def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
                      heads: int) -> torch.Tensor:
     """Multi-head attention inside windows: q, k, v (B, T, C) tokens (views are fine), bias (heads, T, T) -> (B, T, C).
     Without gradients, PyTorch's fused attention (a (1, heads, T, T) mask keeps it on the fused CPU kernel; a 3-d one
-    does not); with them, `_WindowAttention`."""
+    does not); with them, `_WindowAttention`. While exporting, `_WindowAttention`'s forward in plain operators, on
+    tokens with any leading dims (see `to_windows`)."""
+    if exporting():
+        d = q.shape[-1] // heads
+        heads_out = []
+        for i in range(heads):
+            s = slice(i * d, (i + 1) * d)
+            p = torch.softmax(torch.matmul(q[..., s], k[..., s].transpose(-1, -2)) * d ** -0.5 + bias[i], dim=-1)
+            heads_out.append(torch.matmul(p, v[..., s]))
+        return torch.cat(heads_out, dim=-1)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias)):
         return _WindowAttention.apply(q, k, v, bias, heads)
     split = lambda t: rearrange(t, "b t (heads d) -> b heads t d", heads=heads)   # noqa: E731
@@ -404,9 +473,10 @@ class TwoBranchTransformer(nn.Module):
         f_main, f_other = (f_mfif, f_ivif) if mode == "mfif" else (f_ivif, f_mfif)
         embed_main, embed_other = ((self.embed_mfif, self.embed_ivif) if mode == "mfif"
                                    else (self.embed_ivif, self.embed_mfif))
-        main = embed_main(reflect_pad(f_main, pad))
+        to_frame = (lambda f: pad_to_grid(f, m)) if exporting() else (lambda f: reflect_pad(f, pad))   # noqa: E731
+        main = embed_main(to_frame(f_main))
         with torch.set_grad_enabled(torch.is_grad_enabled() and not detach_other):
-            other = embed_other(reflect_pad(f_other, pad))
+            other = embed_other(to_frame(f_other))
         gate = self.gate_mfif if mode == "mfif" else self.gate_ivif
         for i, block in enumerate(self.blocks):
             if i == 0:
@@ -416,6 +486,8 @@ class TwoBranchTransformer(nn.Module):
                 raise NotImplementedError("the release uses depth 2; deeper stacks are not defined")
             else:
                 main = block.forward_single(mode, main)
+        if exporting():
+            return mirrored_crop(self.unembed(main), 0, 0, h, w)
         return self.unembed(main)[:, :, :h, :w]                            # (N,98,H,W)
 
 

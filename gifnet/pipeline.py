@@ -22,6 +22,7 @@ from .hub import load_model
 from .image import (ImageLike, describe, fuse_chroma, gaussian_blur, luma, read_image, resize as resize_image,
                     rgb_to_ycbcr, to_dtype, ycbcr_to_rgb)
 from .model import GIFNet
+from .onnx import OnnxModel
 from .tiling import Plan, Tile, check_precision, infer, make_plan
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ def get_task(task: str) -> Task:
     return TASKS[key]
 
 
-def _model(model: Optional[Union[GIFNet, str, os.PathLike]]) -> GIFNet:
-    return model if isinstance(model, GIFNet) else load_model(model)
+def _model(model: Optional[Union[GIFNet, OnnxModel, str, os.PathLike]]) -> Union[GIFNet, OnnxModel]:
+    return model if isinstance(model, (GIFNet, OnnxModel)) else load_model(model)
 
 
 def available_memory() -> Optional[int]:
@@ -92,11 +93,15 @@ def check_memory(h: int, w: int, precision: str = "fp32", tile: Tile = None) -> 
     return plan
 
 
-def run_network(model: GIFNet, a: np.ndarray, b: np.ndarray, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
+def run_network(model: Union[GIFNet, OnnxModel], a: np.ndarray, b: np.ndarray, precision: str = "fp32",
+                tile: Tile = None) -> np.ndarray:
     """Two (H, W) float planes in [0, 1] -> the fused (H, W) float32 plane, computed tile by tile within the memory
     budget (see `gifnet.tiling`). precision: "fp32" (matches the reference model) or "bf16" (faster on CPUs with AMX
     or AVX512-BF16, slightly less exact); tile: None/"auto", "full" (the whole image at once) or a side in pixels.
-    Sizes below the network's minimum are refused by `infer`."""
+    Sizes below the network's minimum are refused by `infer`. An OnnxModel (ONNX Runtime backend, gifnet.onnx) runs
+    the whole image itself, after its own size and memory checks."""
+    if isinstance(model, OnnxModel):
+        return model.run(a, b, precision=precision, tile=tile)
     h, w = a.shape
     plan = check_memory(h, w, precision, tile)
     log.debug("%dx%d %s: tiles of %d px, keeping %s, ~%.2f GB", w, h, precision, plan.tile, plan.keep or "nothing",
