@@ -88,30 +88,14 @@ def _run_fuse(args) -> int:
     return 0
 
 
-def pair_by_name(dir_a: Path, dir_b: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """Pair the images of two folders by file name without extension; returns (pairs, unpaired files)."""
-    from .image import list_images
-
-    files_a, files_b = list_images(dir_a), list_images(dir_b)
-    for d, files in ((dir_a, files_a), (dir_b, files_b)):
-        if not files:
-            raise GifnetError(f"{d}: no images in this folder (looked for .png, .jpg, .tif, .bmp, ...)")
-    by_a, by_b = {p.stem: p for p in files_a}, {p.stem: p for p in files_b}
-    pairs = [(by_a[k], by_b[k]) for k in sorted(by_a.keys() & by_b.keys())]
-    unpaired = sorted([by_a[k] for k in by_a.keys() - by_b.keys()] + [by_b[k] for k in by_b.keys() - by_a.keys()])
-    if not pairs:
-        raise GifnetError(f"no file names in common between {dir_a} and {dir_b}; pairs must share a name (a/1.png, b/1.jpg)")
-    return pairs, unpaired
-
-
 def _run_folders(dir_a: Path, dir_b: Path, out: Path, args, fuse_one) -> int:
     from tqdm import tqdm
 
-    from .image import write_image
+    from .image import pair_folders, write_image
 
     if out.exists() and not out.is_dir():
         raise GifnetError(f"{out}: exists and is a file; with two input folders -o must be a folder")
-    pairs, unpaired = pair_by_name(dir_a, dir_b)
+    pairs, unpaired = pair_folders(dir_a, dir_b)
     targets = [out / f"{pa.stem}.png" for pa, _ in pairs]
     clashes = [t for t in targets if t.exists()]
     if clashes and not (args.overwrite or args.skip_existing):
@@ -219,19 +203,55 @@ def _run_fuse_ms(args) -> int:
 
 
 # -------------------------------------------------------------------------------------------------------- evaluate
-def _add_evaluate(sub) -> None:
-    from .evaluate import EPILOG, add_arguments
+EVALUATE_EXAMPLES = """examples:
+  gifnet evaluate --a ir/ --b vis/ --fused ours/ --fused theirs/ -o report/     score existing results
+  gifnet evaluate --a ir/ --b vis/ --task ivif --weights official --weights mine.safetensors -o report/
+  gifnet evaluate --a ir/ --b vis/ --fused all/ --pattern "{name}_ADF" --fused all/ --pattern "{name}_CBF" \\
+      --name ADF --name CBF --metrics qabf,ssim,mi                             one folder, names with suffixes
+writes report/scores.csv (per image), report/summary.md (mean ± std, best in bold) and report/metrics.png."""
 
-    p = sub.add_parser("evaluate", help="score fused results (or models) with 20 fusion metrics: CSV, Markdown, plot",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    p.set_defaults(handler=_run_evaluate)
+
+def _add_evaluate(sub) -> None:
+    from .metrics import CONVENTIONS, METRICS
+
+    epilog = (EVALUATE_EXAMPLES + "\nmetrics: " + ", ".join(METRICS) + " (default: all).\n"
+              "conventions (--convention; default vifb; see gifnet.metrics):\n"
+              + "".join(f"  {c:<10} {d}\n" for c, d in CONVENTIONS.items())
+              + "a paper's numbers compare with ours only under the convention the paper used: numbers from Tang's "
+                "Metric_TNO.xlsx\nor his toolbox before March 2023 need tang2022 (gifnet evaluate --a ir/ --b vi/ "
+                "--fused ours/ --convention tang2022),\nhis toolbox since then tang.")
+    p = sub.add_parser("evaluate", help=f"score fused results (or models) with {len(METRICS)} fusion metrics: CSV, "
+                                        "Markdown, plot",
+                       epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--a", required=True, metavar="DIR", help="first sources (e.g. infrared), one image per pair")
+    p.add_argument("--b", required=True, metavar="DIR", help="second sources (e.g. visible), same file names")
+    p.add_argument("--fused", action="append", metavar="DIR", help="a folder of results to score (repeatable)")
+    p.add_argument("--name", action="append", metavar="NAME", help="display name per --fused folder (repeatable)")
+    p.add_argument("--pattern", action="append", metavar="P",
+                   help="result file name without extension for pair {name} (default '{name}'); one for all "
+                        "--fused folders or one per folder")
+    p.add_argument("--weights", action="append", metavar="W",
+                   help="fuse with this model and score it (repeatable): 'official', a file, a folder or a Hub id")
+    p.add_argument("--task", default="auto", help="fusion task for --weights (ivif, mfif, meif, medical, ...)")
+    p.add_argument("--save-fused", metavar="DIR", help="with --weights: also keep the results in DIR/<model>/")
+    p.add_argument("--metrics", help="comma-separated metric names (default: all)")
+    p.add_argument("--convention", default="vifb", choices=list(CONVENTIONS),
+                   help="metric conventions: vifb (default), paper, tang2022 or tang (see below)")
+    p.add_argument("-o", "--output", default="evaluation", help="report folder (default ./evaluation)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report in --output")
+    p.set_defaults(handler=_run_evaluate, parser=p)
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import REPORT_FILES, run, summary_markdown
+    from .evaluate import REPORT_FILES, report, summary_markdown
 
-    scores = run(args)
+    if bool(args.fused) == bool(args.weights):
+        raise GifnetError("give either --fused DIR (score existing results) or --weights W (fuse, then score)")
+    if (args.name or args.pattern) and not args.fused:
+        raise GifnetError("--name and --pattern describe --fused folders; they do not apply to --weights")
+    scores = report(args.a, args.b, fused=args.fused or (), names=args.name, patterns=args.pattern or "{name}",
+                    weights=args.weights or (), task=args.task, metrics=args.metrics, convention=args.convention,
+                    save_fused=args.save_fused, out=args.output, overwrite=args.overwrite)
     print(summary_markdown(scores))
     log.info("wrote %s", ", ".join(str(Path(args.output) / f) for f in REPORT_FILES))
     return 0

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from .errors import GifnetError
 from .image import gaussian_kernel as image_gaussian
-from .image import list_images, luma, read_image, resize
+from .image import luma, pair_folders, read_image, resize
 
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
@@ -155,9 +155,8 @@ def check_size(img: np.ndarray, crop: int, name: str) -> None:
 
 
 def find_pairs(root: PathLike, names: tuple[str, str] = ("ir", "vis")) -> list[tuple[Path, Path]]:
-    """`(ROOT/a/x.ext, ROOT/b/x.ext2)` for every file name stem x present in both sub-folders, sorted by name.
-
-    Raises GifnetError for a missing or empty folder, and for files without a partner (listing a few)."""
+    """`(ROOT/a/x.ext, ROOT/b/x.ext2)` for every file name stem x present in both sub-folders, sorted by name
+    (`gifnet.image.pair_folders`, strict: a file without a partner is an error)."""
     root = Path(root)
     if not root.is_dir():
         raise GifnetError(f"{root}: training folder not found")
@@ -165,25 +164,7 @@ def find_pairs(root: PathLike, names: tuple[str, str] = ("ir", "vis")) -> list[t
         if not (root / sub).is_dir():
             raise GifnetError(f"{root}: no '{sub}' sub-folder; expected {root}/{names[0]} and {root}/{names[1]} "
                               "holding pairs with matching file names")
-    found = []
-    for sub in names:
-        d = root / sub
-        files = list_images(d)
-        if not files:
-            raise GifnetError(f"{d}: contains no images (png, jpg, tif, bmp, ...)")
-        by_stem: dict[str, Path] = {}
-        for f in files:
-            if f.stem in by_stem:
-                raise GifnetError(f"{d}: two files named {f.stem!r} ({by_stem[f.stem].name}, {f.name}); keep one")
-            by_stem[f.stem] = f
-        found.append(by_stem)
-    a, b = found
-    lonely = sorted(set(a) ^ set(b))
-    if lonely:
-        where = [f"{names[0] if s in a else names[1]}/{(a.get(s) or b[s]).name}" for s in lonely[:3]]
-        raise GifnetError(f"{root}: {len(lonely)} image(s) without a partner of the same name in the other folder "
-                          f"(e.g. {', '.join(where)}); add or remove them")
-    return [(a[s], b[s]) for s in sorted(a)]
+    return pair_folders(root / names[0], root / names[1], strict=True)[0]
 
 
 def load_pair(path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .errors import GifnetError
 from .files import write_text
-from .image import list_images
+from .image import list_images, pair_folders
 from .metrics import CONVENTIONS, METRICS, evaluate, prepare, resolve
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,7 @@ class Scores:
 # ----------------------------------------------------------------------------------------------------- pairing
 def source_pairs(a_dir: PathLike, b_dir: PathLike) -> list[tuple[str, Path, Path]]:
     """`(name, a_path, b_path)` for the images the two source folders share by name (unpaired ones are logged)."""
-    from .cli import pair_by_name
-
-    pairs, unpaired = pair_by_name(Path(a_dir), Path(b_dir))
+    pairs, unpaired = pair_folders(a_dir, b_dir)
     for f in unpaired:
         log.warning("source without a partner, skipped: %s", f)
     return [(pa.stem, pa, pb) for pa, pb in pairs]
@@ -279,56 +277,27 @@ def write_report(scores: Scores, out_dir: PathLike, overwrite: bool = False) -> 
     return targets
 
 
-# ---------------------------------------------------------------------------------------------------------- CLI
-EPILOG = """examples:
-  gifnet evaluate --a ir/ --b vis/ --fused ours/ --fused theirs/ -o report/     score existing results
-  gifnet evaluate --a ir/ --b vis/ --task ivif --weights official --weights mine.safetensors -o report/
-  gifnet evaluate --a ir/ --b vis/ --fused all/ --pattern "{name}_ADF" --fused all/ --pattern "{name}_CBF" \
-      --name ADF --name CBF --metrics qabf,ssim,mi                             one folder, names with suffixes
-writes report/scores.csv (per image), report/summary.md (mean ± std, best in bold) and report/metrics.png.
-metrics: """ + ", ".join(METRICS) + """ (default: all).
-conventions (--convention; default vifb; see gifnet.metrics):
-""" + "".join(f"  {c:<10} {d}\n" for c, d in CONVENTIONS.items()) + (
-    "a paper's numbers compare with ours only under the convention the paper used: numbers from Tang's "
-    "Metric_TNO.xlsx\nor his toolbox before March 2023 need tang2022 (gifnet evaluate --a ir/ --b vi/ --fused ours/ "
-    "--convention tang2022),\nhis toolbox since then tang.")
-
-
-def add_arguments(p) -> None:
-    """The `gifnet evaluate` options (shared by the CLI and anything that wants to embed it)."""
-    p.add_argument("--a", required=True, metavar="DIR", help="first sources (e.g. infrared), one image per pair")
-    p.add_argument("--b", required=True, metavar="DIR", help="second sources (e.g. visible), same file names")
-    p.add_argument("--fused", action="append", metavar="DIR", help="a folder of results to score (repeatable)")
-    p.add_argument("--name", action="append", metavar="NAME", help="display name per --fused folder (repeatable)")
-    p.add_argument("--pattern", action="append", metavar="P",
-                   help="result file name without extension for pair {name} (default '{name}'); one for all "
-                        "--fused folders or one per folder")
-    p.add_argument("--weights", action="append", metavar="W",
-                   help="fuse with this model and score it (repeatable): 'official', a file, a folder or a Hub id")
-    p.add_argument("--task", default="auto", help="fusion task for --weights (ivif, mfif, meif, medical, ...)")
-    p.add_argument("--save-fused", metavar="DIR", help="with --weights: also keep the results in DIR/<model>/")
-    p.add_argument("--metrics", help="comma-separated metric names (default: all)")
-    p.add_argument("--convention", default="vifb", choices=list(CONVENTIONS),
-                   help="metric conventions: vifb (default), paper, tang2022 or tang (see below)")
-    p.add_argument("-o", "--output", default="evaluation", help="report folder (default ./evaluation)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report in --output")
-
-
-def run(args) -> Scores:
-    """Run `gifnet evaluate` from parsed arguments; returns the scores (the report is written to args.output)."""
-    if bool(args.fused) == bool(args.weights):
-        raise GifnetError("give either --fused DIR (score existing results) or --weights W (fuse, then score)")
-    if (args.name or args.pattern) and not args.fused:
-        raise GifnetError("--name and --pattern describe --fused folders; they do not apply to --weights")
-    out = Path(args.output)
+# ------------------------------------------------------------------------------------------------------ one call
+def report(a_dir: PathLike, b_dir: PathLike, *, fused: Sequence[PathLike] = (), names: Sequence[str] | None = None,
+           patterns: Sequence[str] | str = "{name}", weights: Sequence[str] = (), task: str = "auto",
+           metrics: Sequence[str] | None = None, convention: str = "vifb", save_fused: PathLike | None = None,
+           out: PathLike = "evaluation", overwrite: bool = False) -> Scores:
+    """Score existing results (`fused` folders, with display `names` and file-name `patterns`) or models (`weights`,
+    fused for `task`, results kept in `save_fused` when given), and write the report (`write_report`) to `out`.
+    What `gifnet evaluate` runs."""
+    if bool(fused) == bool(weights):
+        raise GifnetError("give either folders of results to score or weights to fuse with and score, not both",
+                          param="fused")
+    if names and not fused:
+        raise GifnetError("names describe result folders; they do not apply to weights", param="name")
+    out = Path(out)
     clash = [out / f for f in REPORT_FILES if (out / f).exists()]
-    if clash and not args.overwrite:  # fail before the slow part
+    if clash and not overwrite:  # fail before the slow part
         raise GifnetError(f"{clash[0]}: already exists; pass --overwrite or choose another --output folder")
-    metrics = resolve(args.metrics) if args.metrics else None
-    if args.fused:
-        scores = score_folders(args.a, args.b, args.fused, args.name, metrics, args.convention,
-                               args.pattern or "{name}")
+    metrics = resolve(metrics) if metrics else None
+    if fused:
+        scores = score_folders(a_dir, b_dir, fused, names, metrics, convention, patterns)
     else:
-        scores = score_models(args.a, args.b, args.weights, args.task, metrics, args.convention, args.save_fused)
-    write_report(scores, out, overwrite=args.overwrite)
+        scores = score_models(a_dir, b_dir, weights, task, metrics, convention, save_fused)
+    write_report(scores, out, overwrite=overwrite)
     return scores

@@ -219,6 +219,36 @@ def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
+def pair_folders(a: Union[str, os.PathLike], b: Union[str, os.PathLike], *,
+                 strict: bool = False) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """The one way gifnet pairs two folders: images with the same file name without extension (a/1.png, b/1.jpg),
+    sorted by name. Returns (pairs, files without a partner). `strict=True` (training data) refuses files without a
+    partner; otherwise the caller reports them. Errors: a missing or empty folder, two files of one name in a folder,
+    no name in common."""
+    found = []
+    for folder in (Path(a), Path(b)):
+        files = list_images(folder)
+        if not files:
+            raise GifnetError(f"{folder}: no images in this folder (it contains no images of the formats read: .png, "
+                              ".jpg, .tif, .bmp, ...)")
+        by_stem: dict[str, Path] = {}
+        for f in files:
+            if f.stem in by_stem:
+                raise GifnetError(f"{folder}: two files named {f.stem!r} ({by_stem[f.stem].name}, {f.name}); keep one")
+            by_stem[f.stem] = f
+        found.append(by_stem)
+    in_a, in_b = found
+    lonely = sorted(set(in_a) ^ set(in_b))
+    if lonely and strict:
+        where = [f"{(Path(a) if s in in_a else Path(b)).name}/{(in_a.get(s) or in_b[s]).name}" for s in lonely[:3]]
+        raise GifnetError(f"{Path(a).parent}: {len(lonely)} image(s) without a partner of the same name in the other "
+                          f"folder (e.g. {', '.join(where)}); add or remove them")
+    pairs = [(in_a[s], in_b[s]) for s in sorted(in_a.keys() & in_b.keys())]
+    if not pairs:
+        raise GifnetError(f"no file names in common between {a} and {b}; pairs must share a name (a/1.png, b/1.jpg)")
+    return pairs, sorted(in_a.get(s) or in_b[s] for s in lonely)
+
+
 # ------------------------------------------------------------------------------------------------------------ colour
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`(H, W, 3)` RGB in [0, 1] -> Y in [0, 1] and zero-centred Cb, Cr in [-0.5, 0.5]."""

@@ -194,3 +194,18 @@ def test_a_signal_mid_write_leaves_no_stray_file(tmp_path, weights, sig, code):
     assert "--skip-existing" in err and "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == ["1.png"]         # no .gifnet-* temp file, no partial 2.png
     assert Image.open(out / "1.png").size == (20, 24)
+
+
+def test_library_and_command_line_apart():
+    """argparse lives in cli.py only, and importing the library (gifnet.evaluate) imports no command-line code."""
+    import subprocess
+    import sys
+
+    package = Path(__file__).resolve().parents[1] / "gifnet"
+    users = sorted(p.name for p in package.glob("*.py") if "argparse" in p.read_text() and p.name != "cli.py")
+    assert users == []
+    code = "import sys, gifnet.evaluate, gifnet.trainer; print('gifnet.cli' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       cwd=package.parent)
+    assert r.stdout.strip() == "False"
+
