@@ -11,12 +11,14 @@ for root in (HERE, HERE.parent):          # the Space root holds gifnet/; in a c
         sys.path.insert(0, str(root))
         break
 
-if not os.environ.get("GIFNET_WEIGHTS") and (HERE / "weights.txt").is_file():   # a Space's default (build_space.py)
-    os.environ["GIFNET_WEIGHTS"] = (HERE / "weights.txt").read_text().strip()
+# The served weights: a Space's GIFNET_WEIGHTS variable if set (gifnet.load_model reads it), else the Space's default
+# written by build_space.py (weights.txt), else gifnet's bundled default.
+SPACE_DEFAULT = HERE / "weights.txt"
+weights = None if os.environ.get("GIFNET_WEIGHTS") or not SPACE_DEFAULT.is_file() else SPACE_DEFAULT.read_text().strip()
 
 from gifnet.demo import build_demo, launch  # noqa: E402
 
-demo = build_demo()   # module-level `demo`: what Spaces and `gradio demo/app.py` (reload mode) look for
+demo = build_demo(weights=weights)   # module-level `demo`: what Spaces and `gradio demo/app.py` (reload mode) look for
 
 if __name__ == "__main__":
     import argparse

@@ -270,18 +270,15 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
-    import os
 
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise GifnetError("the demo needs Gradio; install it with: pip install 'gifnet[demo]'") from None
-    if args.weights:
-        os.environ["GIFNET_WEIGHTS"] = args.weights
     from .demo import launch
 
     log.info("starting the demo on http://%s:%d (Ctrl+C to stop)", args.host, args.port)
-    launch(args.host, args.port, args.share)
+    launch(args.host, args.port, args.share, weights=args.weights)
     return 0
 
 

@@ -21,7 +21,8 @@ Robustness (a public Space gets every kind of input):
     <tmp>/gifnet-demo-cache), results are written once, straight into it (no second copy), and a sweeper thread
     deletes uploads, previews and results older than RESULT_TTL_S (10 min) every SWEEP_S (1 min), examples excepted
     (`sweep_cache`; Gradio's own `delete_cache` is set too, but its loop dies on a race with requests).
-Weights: $GIFNET_WEIGHTS if set, else gifnet.hub.DEFAULT_WEIGHTS (the bundled default), loaded once on first use.
+Weights: the `weights` argument of `build_demo`/`launch` (`gifnet demo --weights`), else what `gifnet.load_model`
+resolves by default ($GIFNET_WEIGHTS, else the bundled weights); loaded once on first use.
 On a ZeroGPU Space the network calls run under `spaces.GPU`; elsewhere that decoration is a no-op.
 """
 from __future__ import annotations
@@ -46,10 +47,10 @@ from gradio.utils import get_upload_folder as gradio_cache
 
 from . import __version__
 from .errors import GifnetError
-from .hub import DEFAULT_WEIGHTS, HUB_ID, load_model, offline
+from .hub import HUB_ID, load_model, offline, resolve_source
 from .image import luma, max_image_bytes, read_image, resize, to_dtype, write_image
 from .model import GIFNet
-from .pipeline import TASKS, enhance, fuse, fuse_multispectral
+from .pipeline import TASKS, enhance, fuse, fuse_multispectral, match_sizes, output_bits, read_bands
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,12 @@ _models: dict[str, GIFNet] = {}
 _models_lock = threading.Lock()
 
 
+WEIGHTS: Optional[str] = None     # the weights source given to build_demo/launch (None: gifnet.hub's default)
+
+
 def weights_source() -> str:
-    return os.environ.get("GIFNET_WEIGHTS") or str(DEFAULT_WEIGHTS)
+    """The served weights: the source given to `build_demo`/`launch`, resolved as `gifnet.load_model` does."""
+    return str(resolve_source(WEIGHTS))
 
 
 def weights_label() -> str:
@@ -208,12 +213,17 @@ def _name(path: Optional[str]) -> str:
     return Path(path).name if path else "image"
 
 
+def _cap(share: int = 1) -> int:
+    """The demo's lower size cap for one file (MAX_IMAGE_BYTES, divided among `share` files read together)."""
+    return min(MAX_IMAGE_BYTES, max_image_bytes()) // share
+
+
 def _read(path: Optional[str], what: str, allow_bands: bool = False, share: int = 1) -> tuple[np.ndarray, int]:
-    """read_image with the demo's lower cap (MAX_IMAGE_BYTES, divided among `share` files read together)."""
+    """read_image with the demo's lower cap (`_cap`)."""
     if not path:
         raise user_error(f"Upload the {what}")
     try:
-        return read_image(path, allow_bands=allow_bands, max_bytes=min(MAX_IMAGE_BYTES, max_image_bytes()) // share)
+        return read_image(path, allow_bands=allow_bands, max_bytes=_cap(share))
     except GifnetError as e:
         raise user_error(f"{what[0].upper() + what[1:]}: {e}") from None
 
@@ -301,15 +311,6 @@ def preview(pixels: np.ndarray) -> np.ndarray:
     return np.round(p * 255).astype(np.uint8)
 
 
-def as_float(pixels: np.ndarray) -> np.ndarray:
-    """uint8/uint16/float32 results -> float [0, 1]."""
-    if pixels.dtype == np.uint8:
-        return pixels.astype(np.float32) / 255
-    if pixels.dtype == np.uint16:
-        return pixels.astype(np.float32) / 65535
-    return pixels.astype(np.float32)
-
-
 def metrics_rows(result: np.ndarray, a: np.ndarray, b: np.ndarray, names: Sequence[str],
                  before: Optional[np.ndarray] = None) -> list[list[Any]]:
     """A compact table from gifnet.metrics.evaluate (the one metrics implementation): [metric, value, meaning], or
@@ -368,18 +369,18 @@ def fuse_images(image_a: Optional[str], image_b: Optional[str], task: str = "aut
     shape_a, size_a = pa.shape[:2], size_of(pa)
     (pa,) = pixel_limit([pa], notices)          # before the second is read: one large image in memory at a time
     pb, bits_b = _read(image_b, f"second image ({t.slot_b})")
-    if pb.shape[:2] != shape_a:
-        if not resample:
-            raise user_error(f"The images differ in size: {t.slot_a} {size_a}, {t.slot_b} {size_of(pb)}. Tick "
-                           "'Resample the second image to the first' (only for images of the same scene), or "
-                           "register them first")
-        notices.append(f"The {t.slot_b} image was resampled from {size_of(pb)} to {size_a} to match the "
-                       f"{t.slot_a} image.")
-    if pb.shape[:2] != pa.shape[:2]:
-        pb = resize(pb, pa.shape[:2])           # to the first's size, downscaled or not
+    size_b = size_of(pb)
+    try:                                        # the pipeline's size check; resampled to the (downscaled) first
+        pb = match_sizes(shape_a, pb, resize=resample, to=pa.shape[:2])
+    except GifnetError:
+        raise user_error(f"The images differ in size: {t.slot_a} {size_a}, {t.slot_b} {size_b}. Tick "
+                         "'Resample the second image to the first' (only for images of the same scene), or "
+                         "register them first") from None
+    if size_b != size_a:
+        notices.append(f"The {t.slot_b} image was resampled from {size_b} to {size_a} to match the {t.slot_a} image.")
     progress(0.2, desc="Fusing")
     fused = _fuse_planes(pa, pb, task)                                   # float32 in [0, 1]
-    out_bits = 16 if 16 in (bits_a, bits_b) else 8
+    out_bits = output_bits(bits_a, bits_b)
     out = output_dir() / f"gifnet_{task}_{Path(_name(image_a)).stem}.png"
     write_image(to_dtype(fused, out_bits), out)
     progress(0.85, desc="Scoring")
@@ -400,10 +401,10 @@ def enhance_image(image: Optional[str], progress: gr.Progress = gr.Progress(trac
     progress(0.2, desc="Enhancing")
     enhanced = _enhance_plane(p)
     out = output_dir() / f"gifnet_enhanced_{Path(_name(image)).stem}.png"
-    write_image(to_dtype(enhanced, 16 if bits == 16 else 8), out)
+    write_image(to_dtype(enhanced, output_bits(bits)), out)
     progress(0.85, desc="Scoring")
     table = metrics_rows(enhanced, p, p, ENHANCE_METRICS, before=p)
-    done = f"Enhanced {size_of(enhanced)}; the download is a lossless {16 if bits == 16 else 8}-bit PNG."
+    done = f"Enhanced {size_of(enhanced)}; the download is a lossless {output_bits(bits)}-bit PNG."
     return (preview(p), preview(enhanced)), str(out), table, notice_md(notices, done)
 
 
@@ -437,12 +438,11 @@ def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resa
         raise user_error("Upload the multispectral image: one multi-band TIFF, or one file per band")
     progress(0.02, desc="Reading the images")
     share = len(files) + 1                      # every file is held at once: they share the demo's cap
-    if len(files) == 1:
-        ms, bits = _read(files[0], "multispectral image", allow_bands=True, share=share)
-        bands = [ms] if ms.ndim == 2 else [ms[..., i] for i in range(ms.shape[2])]
-    else:
-        read = [_read(f, f"band {i + 1}", share=share) for i, f in enumerate(files)]
-        bands, bits = [luma(p) for p, _ in read], max(b for _, b in read)
+    try:                                        # the pipeline's band reading
+        bands, bits = read_bands(files[0] if len(files) == 1 else files, max_bytes=_cap(share),
+                                 names=[f"band {i + 1}" for i in range(len(files))])
+    except GifnetError as e:
+        raise user_error(f"Multispectral image: {e}") from None
     pan, pan_bits = _read(pan_file, "panchromatic image", share=share)
     pan = luma(pan)
     notices: list[str] = []
@@ -454,7 +454,7 @@ def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resa
     if mismatched:
         notices.append(f"{len(mismatched)} band(s) resampled from {size_of(bands[mismatched[0]])} to the panchromatic "
                        f"image's {size_of(pan)}.")
-        bands = [resize(b, pan.shape) if b.shape != pan.shape else b for b in bands]
+        bands = [match_sizes(pan.shape, b, resize=True) for b in bands]
     rgb_idx = _parse_bands(rgb_bands, len(bands))
     *bands, pan = pixel_limit([*bands, pan], notices)
     out_bands = []
@@ -462,7 +462,7 @@ def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resa
         progress((i, len(bands)), desc=f"Fusing band {i + 1} of {len(bands)}")
         out_bands.append(_fuse_band(band, pan))
     result = np.stack(out_bands, axis=-1)
-    out_bits = 16 if 16 in (bits, pan_bits) else 8
+    out_bits = output_bits(bits, pan_bits)
     out = output_dir() / "gifnet_pansharpened.tif"
     write_image(to_dtype(result, out_bits), out)
     before = _stretch(np.stack([bands[i] for i in rgb_idx], axis=-1))
@@ -555,9 +555,12 @@ the smoke as a stand-in for a thermal image). For real pairs press **Load the au
 [TNO Image Fusion Dataset](https://figshare.com/articles/dataset/TNO_Image_Fusion_Dataset/1008029) (A. Toet)."""
 
 
-def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
-    """The Blocks app (not launched). Call `launch()` to serve it with the queue and limits. Sets GRADIO_TEMP_DIR to
-    a cache folder of the demo's own unless it is set (the sweeper deletes old files there)."""
+def build_demo(examples_dir: Optional[Path] = None, *, weights: Optional[str] = None) -> gr.Blocks:
+    """The Blocks app (not launched), serving `weights` (any source `gifnet.load_model` accepts; None: its default,
+    $GIFNET_WEIGHTS or the bundled weights). Call `launch()` to serve it with the queue and limits. Sets
+    GRADIO_TEMP_DIR to a cache folder of the demo's own unless it is set (the sweeper deletes old files there)."""
+    global WEIGHTS
+    WEIGHTS = weights
     os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "gifnet-demo-cache"))
     examples = _examples(examples_dir)
     if ZEROGPU:
@@ -651,9 +654,10 @@ def build_demo(examples_dir: Optional[Path] = None) -> gr.Blocks:
 
 
 def launch(host: str = "127.0.0.1", port: Optional[int] = None, share: bool = False, demo: Optional[gr.Blocks] = None,
-           **kwargs) -> gr.Blocks:
-    """Serve the demo with its queue (CONCURRENCY workers, QUEUE_SIZE waiting) and upload limit."""
-    demo = demo or build_demo()
+           *, weights: Optional[str] = None, **kwargs) -> gr.Blocks:
+    """Serve the demo (`demo`, or `build_demo(weights=weights)`) with its queue (CONCURRENCY workers, QUEUE_SIZE
+    waiting) and upload limit."""
+    demo = demo or build_demo(weights=weights)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     threading.Thread(target=_sweeper, args=(demo,), daemon=True, name="gifnet-demo-sweeper").start()
     demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_UPLOAD, footer_links=["api"],

@@ -109,9 +109,14 @@ def official_checkpoint() -> Path:
 
 
 # ------------------------------------------------------------------------------------------------------- load / save
+def resolve_source(source: Optional[PathLike] = None) -> Union[PathLike, GIFNet]:
+    """The weights source `load_model` uses for `source`: itself, or when None $GIFNET_WEIGHTS, else DEFAULT_WEIGHTS."""
+    return source if source is not None else os.environ.get("GIFNET_WEIGHTS") or DEFAULT_WEIGHTS
+
+
 def load_model(source: Optional[PathLike] = None, device: Union[str, torch.device] = "cpu") -> GIFNet:
     """Resolve `source` (see module doc) and return a GIFNet in eval mode on `device` (an OnnxModel for .onnx)."""
-    source = source if source is not None else os.environ.get("GIFNET_WEIGHTS") or DEFAULT_WEIGHTS
+    source = resolve_source(source)
     from .onnx import OnnxModel
 
     if isinstance(source, OnnxModel):

@@ -109,20 +109,32 @@ def run_network(model: Union[GIFNet, OnnxModel], a: np.ndarray, b: np.ndarray, p
     return infer(model, a, b, precision=precision, plan=plan)
 
 
+def match_sizes(a_size: tuple[int, int], b: np.ndarray, *, resize: bool, names: tuple[str, str] = ("a", "b"),
+                to: tuple[int, int] | None = None) -> np.ndarray:
+    """The second image of a pair at the first's size: `b` unchanged when its (H, W) equals `a_size`, resampled to
+    `a_size` (or to `to`, e.g. a downscaled first image) when `resize`, else a GifnetError (parameter `resize`): two
+    images of one scene must be registered, and resampling is only right for the same field of view."""
+    (ha, wa), (hb, wb) = a_size, b.shape[:2]
+    if (ha, wa) != (hb, wb):
+        if not resize:
+            raise GifnetError(f"sizes differ: {names[0]} is {wa}x{ha}, {names[1]} is {wb}x{hb}; register the images "
+                              "first, or pass resize=True (CLI: --resize) to resample the second to the first",
+                              param="resize")
+        log.warning("resampling %s from %dx%d to %dx%d", names[1], wb, hb, wa, ha)
+    target = to or (ha, wa)
+    return b if b.shape[:2] == tuple(target) else resize_image(b, target)
+
+
+def output_bits(*bits: int) -> int:
+    """The bit depth of a result from its inputs' (8, 16, or 32 for float): 16 if any input had 16 bits, float (32)
+    if all were float, else 8."""
+    return 16 if 16 in bits else (32 if all(x == 32 for x in bits) else 8)
+
+
 def _read_pair(a: ImageLike, b: ImageLike, resize: bool):
     (pa, bits_a), (pb, bits_b) = read_image(a), read_image(b)
-    if pa.shape[:2] != pb.shape[:2]:
-        (ha, wa), (hb, wb) = pa.shape[:2], pb.shape[:2]
-        if not resize:
-            raise GifnetError(f"sizes differ: {describe(a)} is {wa}x{ha}, {describe(b)} is {wb}x{hb}; register the "
-                              "images first, or pass resize=True (CLI: --resize) to resample the second to the first")
-        log.warning("resampling %s from %dx%d to %dx%d", describe(b), wb, hb, wa, ha)
-        pb = resize_image(pb, (ha, wa))
-    return pa, pb, _output_bits(bits_a, bits_b)
-
-
-def _output_bits(*bits: int) -> int:
-    return 16 if 16 in bits else (32 if all(x == 32 for x in bits) else 8)
+    pb = match_sizes(pa.shape[:2], pb, resize=resize, names=(describe(a), describe(b)))
+    return pa, pb, output_bits(bits_a, bits_b)
 
 
 def _colour_sources(task: Task, pa: np.ndarray, pb: np.ndarray) -> list[np.ndarray]:
@@ -186,14 +198,20 @@ def reassemble_band(fused: np.ndarray, band: np.ndarray, sigma: float = 2.0) -> 
     return np.clip(match_histogram(base, band) + (fused - base), 0, 1).astype(np.float32)
 
 
-def _read_bands(ms: Union[ImageLike, Sequence[ImageLike]]) -> tuple[list[np.ndarray], int]:
+def read_bands(ms: Union[ImageLike, Sequence[ImageLike]], *, max_bytes: int | None = None,
+               names: Sequence[str] | None = None) -> tuple[list[np.ndarray], int]:
+    """The bands of a multispectral image, (H, W) float planes, and their bit depth: the bands of one multi-band
+    image (TIFF or array), or a list of single-band images in order (an RGB file in the list is refused).
+    `max_bytes`: the reader's size limit for each file (see `gifnet.image.read_image`); `names`: how errors call
+    the list's files (default: their own names)."""
     if isinstance(ms, (list, tuple)):
-        planes = [read_image(b) for b in ms]
-        for (p, _), src in zip(planes, ms):
+        planes = [read_image(b, max_bytes=max_bytes) for b in ms]
+        for i, ((p, _), src) in enumerate(zip(planes, ms)):
             if p.ndim != 2:
-                raise GifnetError(f"{describe(src)}: each band of the list must be a single-channel image")
-        return [p for p, _ in planes], _output_bits(*(b for _, b in planes))
-    pixels, bits = read_image(ms, allow_bands=True)
+                what = names[i] if names else describe(src)
+                raise GifnetError(f"{what}: each band of the list must be a single-channel image")
+        return [p for p, _ in planes], output_bits(*(b for _, b in planes))
+    pixels, bits = read_image(ms, allow_bands=True, max_bytes=max_bytes)
     if pixels.ndim == 2:
         return [pixels], bits
     return [pixels[..., i] for i in range(pixels.shape[2])], bits
@@ -206,7 +224,7 @@ def fuse_multispectral(ms: Union[ImageLike, Sequence[ImageLike]], pan: ImageLike
     the panchromatic image (band in slot a, PAN in slot b), reassemble each band (`reassemble_band`) and stack them.
     Returns (H, W, bands) at PAN's resolution (bands are resampled to it only with resize=True)."""
     check_precision(precision)
-    bands, bits = _read_bands(ms)
+    bands, bits = read_bands(ms)
     p, pan_bits = read_image(pan)
     p = luma(p)
     net = _model(model)
@@ -218,4 +236,4 @@ def fuse_multispectral(ms: Union[ImageLike, Sequence[ImageLike]], pan: ImageLike
                                   f"{p.shape[0]}; pass resize=True (CLI: --resize) to upsample the bands to PAN")
             band = resize_image(band, p.shape)
         out.append(reassemble_band(run_network(net, band, p, precision=precision, tile=tile), band, sigma))
-    return to_dtype(np.stack(out, axis=-1), _output_bits(bits, pan_bits))
+    return to_dtype(np.stack(out, axis=-1), output_bits(bits, pan_bits))

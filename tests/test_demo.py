@@ -613,11 +613,12 @@ def test_cli_demo_launches_with_its_options(monkeypatch):
     from gifnet import cli
 
     seen = {}
-    monkeypatch.setattr(demo, "launch", lambda host, port, share: seen.update(host=host, port=port, share=share))
+    monkeypatch.setattr(demo, "launch", lambda host, port, share, weights=None: seen.update(host=host, port=port,
+                                                                                          share=share, weights=weights))
     monkeypatch.delenv("GIFNET_WEIGHTS", raising=False)
     assert cli.main(["demo", "--port", "7861", "--weights", "acme/gifnet@v1"]) == 0
-    assert seen == {"host": "127.0.0.1", "port": 7861, "share": False}
-    assert os.environ["GIFNET_WEIGHTS"] == "acme/gifnet@v1"
+    assert seen == {"host": "127.0.0.1", "port": 7861, "share": False, "weights": "acme/gifnet@v1"}
+    assert "GIFNET_WEIGHTS" not in os.environ          # the weights travel as an argument, not through the environment
 
 
 def test_zerogpu_decoration_only_when_spaces_is_installed(monkeypatch):
