@@ -270,7 +270,6 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
-
     try:
         import gradio  # noqa: F401
     except ImportError:
