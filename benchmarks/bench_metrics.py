@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gifnet.image import write_image
-from gifnet.metrics import METRICS, evaluate, prepare
+from gifnet.metrics import METRICS, measure, prepare
 
 
 def inputs(shared: Path, tmp: Path) -> tuple[list[Path], str]:
@@ -45,24 +45,24 @@ def inputs(shared: Path, tmp: Path) -> tuple[list[Path], str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1, help="gifnet.metrics.evaluate(threads=...)")
+    ap.add_argument("--threads", type=int, default=1, help="gifnet.metrics.measure(threads=...)")
     ap.add_argument("--shared", default=os.environ.get("GIFNET_SHARED", str(Path(__file__).resolve().parents[2]
                                                                           / "shared")))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths, what = inputs(Path(args.shared), Path(tmp))
-        evaluate(*paths, threads=args.threads)  # warm-up (imports, FFT plans)
+        measure(*paths, threads=args.threads)  # warm-up (imports, FFT plans)
         load0 = os.getloadavg()
         totals, cpu, per = [], [], {m: [] for m in METRICS}
         for _ in range(args.repeats):
             t, c = time.perf_counter(), time.process_time()
-            evaluate(*paths, threads=args.threads)
+            measure(*paths, threads=args.threads)
             totals.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
             p = prepare(*paths)
             for m in METRICS:
                 t = time.perf_counter()
-                evaluate(p, metrics=[m])
+                measure(p, metrics=[m])
                 per[m].append(time.perf_counter() - t)
         load1 = os.getloadavg()
     import torch

@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gifnet.metrics import CONVENTIONS, TANG_NAMES, evaluate, prepare
+from gifnet.metrics import CONVENTIONS, TANG_NAMES, measure, prepare
 
 
 def error(gold: float, ours: float) -> tuple[bool, float]:
@@ -59,7 +59,7 @@ def main() -> None:
         p = prepare(root / f"fused/{method}/{image}.png", root / f"sources/ir/{image}.png",
                     root / f"sources/vi/{image}.png")
         for conv in conventions:
-            ours = evaluate(p, metrics=names, convention=conv)
+            ours = measure(p, metrics=names, convention=conv)
             for m in names:
                 g = gold[(image, method)][m]
                 ok, err = error(g, ours[m])

@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gifnet.metrics import VIFB_NAMES, evaluate
+from gifnet.metrics import VIFB_NAMES, measure
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
     start = time.perf_counter()
     keys = sorted(gold)[::args.stride]
     for image, method in keys:
-        ours = evaluate(shared / f"metrics/vifb/fused/{image}_{method}.jpg", shared / f"datasets/eval/vifb/ir/{image}.jpg",
+        ours = measure(shared / f"metrics/vifb/fused/{image}_{method}.jpg", shared / f"datasets/eval/vifb/ir/{image}.jpg",
                         shared / f"datasets/eval/vifb/vis/{image}.jpg", metrics=names)
         for m in names:
             g, o = gold[(image, method)][m], ours[m]

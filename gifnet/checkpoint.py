@@ -6,7 +6,6 @@ never runs arbitrary code. `save` keeps the newest `keep` files; `latest` finds 
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -14,10 +13,9 @@ import numpy as np
 import torch
 
 from .errors import GifnetError
-from .files import atomic_write
+from .files import PathLike, atomic_write
 
 FORMAT = "gifnet-train-1"
-PathLike = str | os.PathLike
 
 
 def folder(out: PathLike) -> Path:

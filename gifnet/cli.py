@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from .errors import GifnetError, Interrupted
 
@@ -144,7 +144,7 @@ def _skip(out: Path, args) -> bool:
     return False
 
 
-def _load(weights: Optional[str]):
+def _load(weights: str | None):
     from .hub import load_model
 
     return load_model(weights)
@@ -424,7 +424,7 @@ def _trap_signals() -> dict:
     return {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
 
 
-def _flag(parser: Optional[argparse.ArgumentParser], param: Optional[str]) -> Optional[str]:
+def _flag(parser: argparse.ArgumentParser | None, param: str | None) -> str | None:
     """The command-line option of a library parameter named by a GifnetError (e.g. crop -> --crop), if it has one."""
     if parser is None or param is None:
         return None
@@ -434,7 +434,7 @@ def _flag(parser: Optional[argparse.ArgumentParser], param: Optional[str]) -> Op
     return None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging()
     previous = _trap_signals()

@@ -21,7 +21,6 @@ per-epoch permutation seeded with (seed, epoch) and the crop, flips, mask and bl
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from .errors import GifnetError
+from .files import PathLike
 from .image import gaussian_kernel as image_gaussian
 from .image import luma, pair_folders, read_image, resize
 
 log = logging.getLogger(__name__)
-PathLike = str | os.PathLike
 
 
 # ------------------------------------------------------------------------------------------------- multi-focus pairs

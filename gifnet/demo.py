@@ -38,7 +38,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 import gradio as gr
 import numpy as np
@@ -92,7 +92,7 @@ _models: dict[str, GIFNet] = {}
 _models_lock = threading.Lock()
 
 
-WEIGHTS: Optional[str] = None     # the weights source given to build_demo/launch (None: gifnet.hub's default)
+WEIGHTS: str | None = None     # the weights source given to build_demo/launch (None: gifnet.hub's default)
 
 
 def weights_source() -> str:
@@ -190,7 +190,7 @@ def user_error(message: str) -> gr.Error:
     return gr.Error(_strip_temp_paths(message), print_exception=False)
 
 
-def _upload_path(payload) -> Optional[str]:
+def _upload_path(payload) -> str | None:
     if payload is None:
         return None
     if payload.path is None:
@@ -209,7 +209,7 @@ def source_image(**kwargs) -> gr.Image:
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def _name(path: Optional[str]) -> str:
+def _name(path: str | None) -> str:
     return Path(path).name if path else "image"
 
 
@@ -218,7 +218,7 @@ def _cap(share: int = 1) -> int:
     return min(MAX_IMAGE_BYTES, max_image_bytes()) // share
 
 
-def _read(path: Optional[str], what: str, allow_bands: bool = False, share: int = 1) -> tuple[np.ndarray, int]:
+def _read(path: str | None, what: str, allow_bands: bool = False, share: int = 1) -> tuple[np.ndarray, int]:
     """read_image with the demo's lower cap (`_cap`)."""
     if not path:
         raise user_error(f"Upload the {what}")
@@ -312,17 +312,17 @@ def preview(pixels: np.ndarray) -> np.ndarray:
 
 
 def metrics_rows(result: np.ndarray, a: np.ndarray, b: np.ndarray, names: Sequence[str],
-                 before: Optional[np.ndarray] = None) -> list[list[Any]]:
-    """A compact table from gifnet.metrics.evaluate (the one metrics implementation): [metric, value, meaning], or
+                 before: np.ndarray | None = None) -> list[list[Any]]:
+    """A compact table from gifnet.metrics.measure (the one metrics implementation): [metric, value, meaning], or
     [metric, before, after, meaning] when `before` is given (enhancement). Arrays are float in [0, 1]."""
     pad = [""] * (before is not None)
     try:
-        from .metrics import evaluate
+        from .metrics import measure
     except ImportError:
         return [["—", *pad, "unavailable: this gifnet has no metrics module", ""]]
     try:
-        after = evaluate(result, a, b, metrics=list(names))
-        prior = evaluate(before, a, b, metrics=list(names)) if before is not None else None
+        after = measure(result, a, b, metrics=list(names))
+        prior = measure(before, a, b, metrics=list(names)) if before is not None else None
     except GifnetError as e:
         return [["—", *pad, f"could not be computed: {e}", ""]]
     rows = []
@@ -355,7 +355,7 @@ def _fuse_band(band: np.ndarray, pan: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------------ handlers
 @user_errors
-def fuse_images(image_a: Optional[str], image_b: Optional[str], task: str = "auto", resample: bool = False,
+def fuse_images(image_a: str | None, image_b: str | None, task: str = "auto", resample: bool = False,
                 progress: gr.Progress = gr.Progress(track_tqdm=True)):
     """Fuse two images. Inputs: two image files in the task's slot order (see TASKS), the task key, and whether to
     resample the second image to the first's size when they differ. Returns (before/after pair, lossless PNG path,
@@ -391,7 +391,7 @@ def fuse_images(image_a: Optional[str], image_b: Optional[str], task: str = "aut
 
 
 @user_errors
-def enhance_image(image: Optional[str], progress: gr.Progress = gr.Progress(track_tqdm=True)):
+def enhance_image(image: str | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):
     """Enhance one image (the image in both slots; its colour kept). Returns (before/after pair, lossless PNG path,
     metrics table before/after, notices)."""
     progress(0.05, desc="Reading the image")
@@ -429,7 +429,7 @@ def _stretch(rgb: np.ndarray) -> np.ndarray:
 
 
 @user_errors
-def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resample: bool = False,
+def fuse_remote(ms_files: Sequence[str] | None, pan_file: str | None, resample: bool = False,
                 rgb_bands: str = "", progress: gr.Progress = gr.Progress(track_tqdm=True)):
     """Pansharpen: a multispectral image (one multi-band file, or one single-band file per band, in order) and a
     panchromatic image. Returns (before/after RGB preview pair, multi-band TIFF path, notices)."""
@@ -473,7 +473,7 @@ def fuse_remote(ms_files: Optional[Sequence[str]], pan_file: Optional[str], resa
     return (preview(before), preview(after)), str(out), notice_md(notices, done)
 
 
-def compare_with(which: str, state: Optional[dict]):
+def compare_with(which: str, state: dict | None):
     """Switch the slider's left image between the two sources (no recomputation)."""
     if not state:
         return None
@@ -535,7 +535,7 @@ def load_remote_sample():
 
 
 # ------------------------------------------------------------------------------------------------------ the app
-def _examples(folder: Optional[Path] = None):
+def _examples(folder: Path | None = None):
     try:
         from .examples import make_examples
 
@@ -555,7 +555,7 @@ the smoke as a stand-in for a thermal image). For real pairs press **Load the au
 [TNO Image Fusion Dataset](https://figshare.com/articles/dataset/TNO_Image_Fusion_Dataset/1008029) (A. Toet)."""
 
 
-def build_demo(examples_dir: Optional[Path] = None, *, weights: Optional[str] = None) -> gr.Blocks:
+def build_demo(examples_dir: Path | None = None, *, weights: str | None = None) -> gr.Blocks:
     """The Blocks app (not launched), serving `weights` (any source `gifnet.load_model` accepts; None: its default,
     $GIFNET_WEIGHTS or the bundled weights). Call `launch()` to serve it with the queue and limits. Sets
     GRADIO_TEMP_DIR to a cache folder of the demo's own unless it is set (the sweeper deletes old files there)."""
@@ -653,8 +653,8 @@ def build_demo(examples_dir: Optional[Path] = None, *, weights: Optional[str] = 
     return demo
 
 
-def launch(host: str = "127.0.0.1", port: Optional[int] = None, share: bool = False, demo: Optional[gr.Blocks] = None,
-           *, weights: Optional[str] = None, **kwargs) -> gr.Blocks:
+def launch(host: str = "127.0.0.1", port: int | None = None, share: bool = False, demo: gr.Blocks | None = None,
+           *, weights: str | None = None, **kwargs) -> gr.Blocks:
     """Serve the demo (`demo`, or `build_demo(weights=weights)`) with its queue (CONCURRENCY workers, QUEUE_SIZE
     waiting) and upload limit."""
     demo = demo or build_demo(weights=weights)

@@ -16,7 +16,6 @@ import csv
 import io
 import logging
 import math
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +24,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import GifnetError
-from .files import write_text
+from .files import PathLike, write_text
 from .image import list_images, pair_folders
-from .metrics import CONVENTIONS, METRICS, evaluate, prepare, resolve
+from .metrics import CONVENTIONS, METRICS, measure, prepare, resolve
 
 log = logging.getLogger(__name__)
 
-PathLike = str | os.PathLike
 REPORT_FILES = ("scores.csv", "summary.md", "metrics.png")
 
 
@@ -115,7 +113,7 @@ def _score(jobs: Iterable, total: int, names: list[str], methods: list[str], met
         for i, j, fused, a, b in jobs:
             p = prepare(fused, a, b)
             p.names = (f"{methods[i]}/{names[j]}", *p.names[1:])   # how warnings (e.g. a constant result) name it
-            row = evaluate(p, metrics=metrics, convention=convention)
+            row = measure(p, metrics=metrics, convention=convention)
             values[i, j] = [row[m] for m in metrics]
             bar.update()
     return Scores(methods, names, metrics, values, convention)

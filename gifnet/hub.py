@@ -26,13 +26,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Optional, Union
 
 import torch
 from safetensors.torch import load_file
 
 from .errors import GifnetError
-from .files import atomic_write, write_text
+from .files import PathLike, atomic_write, write_text
 from .model import CONFIG_NAME, WEIGHTS_NAME, GIFNet, GIFNetConfig, convert_official_state_dict
 
 log = logging.getLogger(__name__)
@@ -43,9 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The weights used when nothing is asked for: this project's own, bundled in weights/ (a clone or editable install);
 # where they are absent (e.g. a wheel without them), the authors' checkpoint.
 BUNDLED_WEIGHTS = REPO_ROOT / "weights" / "gifnet-roadscene-cpu"
-DEFAULT_WEIGHTS: Union[str, Path] = BUNDLED_WEIGHTS if (BUNDLED_WEIGHTS / "model.safetensors").is_file() else "official"
+DEFAULT_WEIGHTS: str | Path = BUNDLED_WEIGHTS if (BUNDLED_WEIGHTS / "model.safetensors").is_file() else "official"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
-PathLike = Union[str, os.PathLike]
 
 
 def cache_dir() -> Path:
@@ -109,12 +107,12 @@ def official_checkpoint() -> Path:
 
 
 # ------------------------------------------------------------------------------------------------------- load / save
-def resolve_source(source: Optional[PathLike] = None) -> Union[PathLike, GIFNet]:
+def resolve_source(source: PathLike | None = None) -> PathLike | GIFNet:
     """The weights source `load_model` uses for `source`: itself, or when None $GIFNET_WEIGHTS, else DEFAULT_WEIGHTS."""
     return source if source is not None else os.environ.get("GIFNET_WEIGHTS") or DEFAULT_WEIGHTS
 
 
-def load_model(source: Optional[PathLike] = None, device: Union[str, torch.device] = "cpu") -> GIFNet:
+def load_model(source: PathLike | None = None, device: str | torch.device = "cpu") -> GIFNet:
     """Resolve `source` (see module doc) and return a GIFNet in eval mode on `device` (an OnnxModel for .onnx)."""
     source = resolve_source(source)
     from .onnx import OnnxModel
@@ -206,7 +204,7 @@ def _from_state(state: dict, config: GIFNetConfig, source: PathLike) -> GIFNet:
     return model
 
 
-def save_weights(model: GIFNet, folder: PathLike, metadata: Optional[dict] = None, *, replace_card: bool = False,
+def save_weights(model: GIFNet, folder: PathLike, metadata: dict | None = None, *, replace_card: bool = False,
                  **card: str) -> Path:
     """Write a save_pretrained folder: config.json ({"config": {...}}), model.safetensors (contiguous fp32, with
     `metadata` as str -> str notes in its header) and README.md, the model card (kept if one is already there unless
@@ -221,7 +219,7 @@ def save_weights(model: GIFNet, folder: PathLike, metadata: Optional[dict] = Non
     return folder
 
 
-def hf_cache_dir() -> Optional[str]:
+def hf_cache_dir() -> str | None:
     """The Hugging Face cache as the environment says *now* (huggingface_hub reads it once, at import)."""
     if os.environ.get("HF_HUB_CACHE"):
         return os.environ["HF_HUB_CACHE"]

@@ -27,17 +27,16 @@ import struct
 import warnings
 import zlib
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import GifnetError
-from .files import atomic_write
+from .files import PathLike, atomic_write
 
 log = logging.getLogger(__name__)
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageLike = PathLike | Image.Image | np.ndarray
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pnm"}
 Image.MAX_IMAGE_PIXELS = 400_000_000  # beyond this we refuse instead of risking a decompression bomb
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)   # Pillow only warns up to twice that
@@ -61,7 +60,7 @@ def max_image_bytes() -> int:
     return int(memory_budget())
 
 
-def check_size(name: str, width: int, height: int, channels: int, limit: Optional[int] = None, *,
+def check_size(name: str, width: int, height: int, channels: int, limit: int | None = None, *,
                sample_bytes: int = 4) -> None:
     """Refuse (GifnetError) an image whose header claims more than `limit` bytes of float32 pixels (default
     `max_image_bytes()`; `sample_bytes` > 4 for float64 files, decoded at that size first) or more pixels than
@@ -78,7 +77,7 @@ def _size(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def read_image(src: ImageLike, allow_bands: bool = False, *, max_bytes: Optional[int] = None) -> tuple[np.ndarray, int]:
+def read_image(src: ImageLike, allow_bands: bool = False, *, max_bytes: int | None = None) -> tuple[np.ndarray, int]:
     """Read a path, PIL image or numpy array into float32 pixels in [0, 1] and the source bit depth.
 
     Accepts uint8, uint16, bool and float arrays (floats must already lie in [0, 1]); grey `(H, W)`, `(H, W, 1)`, RGB and
@@ -99,7 +98,7 @@ def read_image(src: ImageLike, allow_bands: bool = False, *, max_bytes: Optional
     return _normalise(arr, name, allow_bands)
 
 
-def _read_file(path: Path, max_bytes: Optional[int]) -> np.ndarray:
+def _read_file(path: Path, max_bytes: int | None) -> np.ndarray:
     if not path.exists():
         raise GifnetError(f"{path}: file not found; check the path")
     if path.is_dir():
@@ -122,7 +121,7 @@ def _read_file(path: Path, max_bytes: Optional[int]) -> np.ndarray:
         raise GifnetError(f"{path}: not a readable image ({e}); use PNG, JPEG, TIFF or BMP") from None
 
 
-def _read_tiff(path: Path, max_bytes: Optional[int]) -> np.ndarray:
+def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
     import tifffile
 
     try:
@@ -210,7 +209,7 @@ def _scaled(arr: np.ndarray, full_scale: float) -> np.ndarray:
     return np.divide(out, full_scale, out=out)
 
 
-def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
+def list_images(folder: PathLike) -> list[Path]:
     """Image files directly inside `folder`, sorted by name (hidden files skipped)."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -219,7 +218,7 @@ def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
-def pair_folders(a: Union[str, os.PathLike], b: Union[str, os.PathLike], *,
+def pair_folders(a: PathLike, b: PathLike, *,
                  strict: bool = False) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """The one way gifnet pairs two folders: images with the same file name without extension (a/1.png, b/1.jpg),
     sorted by name. Returns (pairs, files without a partner). `strict=True` (training data) refuses files without a
@@ -331,7 +330,7 @@ def resize(pixels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return out[..., 0] if pixels.ndim == 2 else out
 
 
-def write_image(pixels: np.ndarray, path: Union[str, os.PathLike], overwrite: bool = False) -> Path:
+def write_image(pixels: np.ndarray, path: PathLike, overwrite: bool = False) -> Path:
     """Write a uint8/uint16/float32 image atomically (temp file + rename: no partial file on failure).
 
     PNG keeps 8 or 16 bits (grey or RGB); TIFF keeps any depth and any number of bands; JPEG/BMP/WebP are 8-bit.

@@ -1,8 +1,8 @@
 """Fusion-quality metrics: 20 numbers that say how good a fused image F is, given its two sources A and B.
 
-    from gifnet.metrics import evaluate
-    scores = evaluate("fused.png", "ir.png", "vis.jpg")            # {'en': 6.89, 'sd': 39.4, ...}
-    scores = evaluate(fused, a, b, metrics=["qabf", "ssim"])      # arrays work too
+    from gifnet.metrics import measure
+    scores = measure("fused.png", "ir.png", "vis.jpg")            # {'en': 6.89, 'sd': 39.4, ...}
+    scores = measure(fused, a, b, metrics=["qabf", "ssim"])      # arrays work too
 
 Conventions (the same for every metric unless its docstring says otherwise)
 - Pixels are on the 0..255 scale of 8-bit images, as in the VIFB benchmark's MATLAB code. 16-bit and float inputs
@@ -1013,14 +1013,14 @@ def resolve(metrics: Sequence[str] | None = None) -> list[str]:
     return [m for m in METRICS if m in names]
 
 
-# Metrics that touch no shared cache on `Prepared`, about 40 % of the work of the full set: `evaluate(threads=2)`
+# Metrics that touch no shared cache on `Prepared`, about 40 % of the work of the full set: `measure(threads=2)`
 # runs them in a second thread (numpy releases the GIL in its array loops and FFTs). That only pays on an idle
 # multi-core machine; on a busy one it is slower, hence the default of 1.
 _OWN_THREAD = ("fmi", "vif")
 
 
-def evaluate(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None,
-             metrics: Sequence[str] | None = None, convention: str = "vifb", threads: int = 1) -> dict[str, float]:
+def measure(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+            metrics: Sequence[str] | None = None, convention: str = "vifb", threads: int = 1) -> dict[str, float]:
     """Score one fused image against its two sources.
 
     fused, a, b: paths, PIL images or arrays (uint8/uint16, or float in [0, 1]); all the same size.

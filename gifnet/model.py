@@ -23,7 +23,6 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 import torch
 import torch.nn as nn
@@ -553,7 +552,7 @@ class GIFNet(nn.Module, PyTorchModelHubMixin,
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------------------- Hub mixin hooks (one format)
-    def _save_pretrained(self, save_directory: Path, metadata: Optional[dict] = None) -> None:
+    def _save_pretrained(self, save_directory: Path, metadata: dict | None = None) -> None:
         """Write config.json and model.safetensors (`metadata`: optional str -> str notes in the safetensors header)."""
         save_directory = Path(save_directory)
         write_text(save_directory / CONFIG_NAME, json.dumps({"config": self.config.to_dict()}, indent=2) + "\n")
@@ -562,9 +561,9 @@ class GIFNet(nn.Module, PyTorchModelHubMixin,
         atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=notes))
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: Optional[str], cache_dir, force_download: bool,
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir, force_download: bool,
                          local_files_only: bool, token, map_location: str = "cpu", strict: bool = True,
-                         config: Union[GIFNetConfig, dict, None] = None, **model_kwargs) -> "GIFNet":
+                         config: GIFNetConfig | dict | None = None, **model_kwargs) -> "GIFNet":
         """The mixin calls this with `config` decoded from config.json; we find model.safetensors (a folder or the Hub
         cache/download) and load it strictly."""
         if isinstance(config, dict):

@@ -28,17 +28,15 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 import torch
 
 from .errors import GifnetError
-from .files import atomic_write
+from .files import PathLike, atomic_write
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
 INSTALL = "pip install 'gifnet[export]'"
 PRECISIONS = ("fp32", "fp16")
 MIN_OPSET = 18            # torch's exporter writes opset 18 or newer (and onnx cannot convert this graph lower)
@@ -112,7 +110,7 @@ def metadata(model, *, weights: str, weights_sha256: str, precision: str) -> dic
     }
 
 
-def to_onnx(model, *, opset: Optional[int] = None, precision: str = "fp32"):
+def to_onnx(model, *, opset: int | None = None, precision: str = "fp32"):
     """The inference path of `model` (a GIFNet) as an `onnx.ModelProto` with dynamic N, H, W (H, W >= min_size)."""
     _require("onnx", "onnxscript", what="exporting to ONNX")
     if precision not in PRECISIONS:
@@ -147,7 +145,7 @@ def to_onnx(model, *, opset: Optional[int] = None, precision: str = "fp32"):
     return program.model_proto
 
 
-def export(out: PathLike, *, weights: Optional[PathLike] = None, opset: Optional[int] = None,
+def export(out: PathLike, *, weights: PathLike | None = None, opset: int | None = None,
            precision: str = "fp32", overwrite: bool = False) -> Path:
     """Export the network with `weights` (any `gifnet.load_model` source; default weights if None) to the ONNX file
     `out`: trace, add metadata, `onnx.checker`, compare ONNX Runtime with PyTorch at two sizes, then write the file
@@ -220,7 +218,7 @@ def _self_check(data: bytes, model, precision: str) -> None:
                               f"{got.shape}, max difference {diff:.2g}); please report it")
 
 
-def weights_identity(source: Optional[PathLike]) -> tuple[str, Optional[Path]]:
+def weights_identity(source: PathLike | None) -> tuple[str, Path | None]:
     """(a name for the metadata, the weights file to hash) for a `load_model` source, without server paths."""
     from . import hub
     from .model import WEIGHTS_NAME
@@ -250,7 +248,7 @@ class OnnxModel:
     `source`: a path to a .onnx file (or its bytes). device "cpu" uses the CPU execution provider; "cuda" the CUDA one
     when this onnxruntime has it. Graph optimisation is on (ORT_ENABLE_ALL)."""
 
-    def __init__(self, source: Union[PathLike, bytes], device: str = "cpu"):
+    def __init__(self, source: PathLike | bytes, device: str = "cpu"):
         self.name = "<bytes>" if isinstance(source, bytes) else str(source)
         if not isinstance(source, bytes) and not Path(source).is_file():
             raise GifnetError(f"{source}: weights not found (no such ONNX file); write one with: gifnet export "

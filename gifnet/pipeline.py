@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -59,11 +59,11 @@ def get_task(task: str) -> Task:
     return TASKS[key]
 
 
-def _model(model: Optional[Union[GIFNet, OnnxModel, str, os.PathLike]]) -> Union[GIFNet, OnnxModel]:
+def _model(model: GIFNet | OnnxModel | str | os.PathLike | None) -> GIFNet | OnnxModel:
     return model if isinstance(model, (GIFNet, OnnxModel)) else load_model(model)
 
 
-def available_memory() -> Optional[int]:
+def available_memory() -> int | None:
     """Bytes of memory available to this process (Linux: MemAvailable), or None when unknown."""
     try:
         with open("/proc/meminfo") as f:
@@ -75,7 +75,7 @@ def available_memory() -> Optional[int]:
     return None
 
 
-def memory_budget() -> Optional[int]:
+def memory_budget() -> int | None:
     """Bytes the network may use for one image: min(half the available memory, MAX_WORKING_MEMORY)."""
     avail = available_memory()
     return MAX_WORKING_MEMORY if avail is None else min(avail // 2, MAX_WORKING_MEMORY)
@@ -93,7 +93,7 @@ def check_memory(h: int, w: int, precision: str = "fp32", tile: Tile = None) -> 
     return plan
 
 
-def run_network(model: Union[GIFNet, OnnxModel], a: np.ndarray, b: np.ndarray, precision: str = "fp32",
+def run_network(model: GIFNet | OnnxModel, a: np.ndarray, b: np.ndarray, precision: str = "fp32",
                 tile: Tile = None) -> np.ndarray:
     """Two (H, W) float planes in [0, 1] -> the fused (H, W) float32 plane, computed tile by tile within the memory
     budget (see `gifnet.tiling`). precision: "fp32" (matches the reference model) or "bf16" (faster on CPUs with AMX
@@ -154,7 +154,7 @@ def compose(y: np.ndarray, colour_sources: Sequence[np.ndarray]) -> np.ndarray:
     return ycbcr_to_rgb(y, cb, cr)
 
 
-def fuse(a: ImageLike, b: ImageLike, task: str = "auto", model: Optional[Union[GIFNet, str]] = None,
+def fuse(a: ImageLike, b: ImageLike, task: str = "auto", model: GIFNet | str | None = None,
          resize: bool = False, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
     """Fuse two registered images of one scene. `a`, `b` go in the task's slots (see TASKS: e.g. ivif = infrared,
     visible; medical = PET/SPECT, MRI). `model` is a GIFNet or any source `load_model` accepts (default weights if
@@ -167,7 +167,7 @@ def fuse(a: ImageLike, b: ImageLike, task: str = "auto", model: Optional[Union[G
     return to_dtype(compose(y, _colour_sources(t, pa, pb)), bits)
 
 
-def enhance(img: ImageLike, model: Optional[Union[GIFNet, str]] = None, precision: str = "fp32",
+def enhance(img: ImageLike, model: GIFNet | str | None = None, precision: str = "fp32",
             tile: Tile = None) -> np.ndarray:
     """Single-image enhancement: the image in both slots (more contrast and detail), its own colour kept."""
     check_precision(precision)
@@ -198,7 +198,7 @@ def reassemble_band(fused: np.ndarray, band: np.ndarray, sigma: float = 2.0) -> 
     return np.clip(match_histogram(base, band) + (fused - base), 0, 1).astype(np.float32)
 
 
-def read_bands(ms: Union[ImageLike, Sequence[ImageLike]], *, max_bytes: int | None = None,
+def read_bands(ms: ImageLike | Sequence[ImageLike], *, max_bytes: int | None = None,
                names: Sequence[str] | None = None) -> tuple[list[np.ndarray], int]:
     """The bands of a multispectral image, (H, W) float planes, and their bit depth: the bands of one multi-band
     image (TIFF or array), or a list of single-band images in order (an RGB file in the list is refused).
@@ -217,8 +217,8 @@ def read_bands(ms: Union[ImageLike, Sequence[ImageLike]], *, max_bytes: int | No
     return [pixels[..., i] for i in range(pixels.shape[2])], bits
 
 
-def fuse_multispectral(ms: Union[ImageLike, Sequence[ImageLike]], pan: ImageLike,
-                       model: Optional[Union[GIFNet, str]] = None, resize: bool = False,
+def fuse_multispectral(ms: ImageLike | Sequence[ImageLike], pan: ImageLike,
+                       model: GIFNet | str | None = None, resize: bool = False,
                        sigma: float = 2.0, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
     """Pansharpen: fuse every band of a multispectral image (a multi-band TIFF/array or a list of single bands) with
     the panchromatic image (band in slot a, PAN in slot b), reassemble each band (`reassemble_band`) and stack them.

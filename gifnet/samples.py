@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 from .errors import GifnetError
 from .hub import cache_dir, download
@@ -32,7 +31,7 @@ SAMPLES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
 }
 
 
-def local_root() -> Optional[Path]:
+def local_root() -> Path | None:
     """The local samples folder named by $GIFNET_SAMPLES (or its `samples/` subfolder), if any."""
     env = os.environ.get("GIFNET_SAMPLES")
     if not env:
@@ -63,7 +62,7 @@ def sample_pair(task: str) -> tuple[Path, Path]:
     return sample_file(rel_a, sha_a), sample_file(rel_b, sha_b)
 
 
-def dataset_folder(name: str) -> Optional[Path]:
+def dataset_folder(name: str) -> Path | None:
     """A local evaluation/training dataset folder (e.g. "eval/tno", "train/roadscene") under $GIFNET_SAMPLES's
     `datasets/`, or None when there is none (notebooks then fall back to the samples or synthetic data)."""
     env = os.environ.get("GIFNET_SAMPLES")

@@ -38,7 +38,7 @@ import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ from .model import TRAINING_ONLY, GIFNet, partition, unpartition, window_attenti
 log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-Tile = Union[int, str, None]
+Tile = int | str | None
 
 
 def check_precision(precision: str) -> torch.dtype:
@@ -157,7 +157,7 @@ def concat(parts: list[torch.Tensor], dim: int = -1) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------------- tensor helpers
-def conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, groups: int = 1) -> torch.Tensor:
+def conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, groups: int = 1) -> torch.Tensor:
     """'valid' convolution of an (h, w, C) tensor -> (h - k + 1, w - k + 1, C'). With the weight in channels-last
     memory too (see `channels_last`), oneDNN runs its channels-last kernel without reordering anything."""
     x = x.contiguous()[None].permute(0, 3, 1, 2)       # (1, C, h, w) in channels-last memory, strides proper for N=1
@@ -362,7 +362,7 @@ class Runner:
         self.frame, self.frame4 = (h, w), frame4(h, w, net.frame_multiple)
         self.src = Patch(src, Box(0, h, 0, w), self.frame)
         self.b0: dict[str, Folded] = {}      # block 0's branches, RLN folded: set after pass 1
-        self.b1: Optional[Folded] = None     # block 1's MFIF branch: set after pass 2
+        self.b1: Folded | None = None     # block 1's MFIF branch: set after pass 2
 
     # encoder and embeddings (pass 1) ---------------------------------------------------------------------------
     def encode(self, box: Box) -> Patch:
@@ -386,7 +386,7 @@ class Runner:
 
     # transformer blocks (passes 2 and 3) ------------------------------------------------------------------------
     def attend(self, x: torch.Tensor, need: Box, box: Box, wbox: Box, br: Folded, bias: torch.Tensor,
-               query: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+               query: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One branch of a block on `box`: x holds the branch's input on `need`, which covers the windows `wbox` and
         box + 2 (the depthwise conv's reach). Returns the branch's output on `box` and its projections in window
         order (windows of wbox, T, [q] k v) so that another branch can borrow the query."""
@@ -452,8 +452,8 @@ class Plan:
     workers: int = 1           # tiles run at once, each on one thread (see `map_tiles`)
 
 
-def infer(model: GIFNet, a: Union[np.ndarray, torch.Tensor], b: Union[np.ndarray, torch.Tensor],
-          precision: str = "fp32", tile: Tile = None, plan: Optional[Plan] = None) -> np.ndarray:
+def infer(model: GIFNet, a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor,
+          precision: str = "fp32", tile: Tile = None, plan: Plan | None = None) -> np.ndarray:
     """Fuse two (H, W) float planes in [0, 1] (slot a, slot b) -> the (H, W) float32 network output.
     `tile`: None/"auto" (from available memory, see `make_plan`), "full" (one tile), or a side in pixels."""
     dtype = check_precision(precision)
@@ -541,7 +541,7 @@ class _Keeper:
     def __init__(self, frame: tuple[int, int], channels: int, dtype: torch.dtype, keep: bool, n_tiles: int,
                  device: torch.device):
         self.frame, self.keep, self.single = frame, keep, n_tiles == 1
-        self.patch: Optional[Patch] = None
+        self.patch: Patch | None = None
         if keep and not self.single:
             self.patch = Patch(torch.empty(*frame, channels, dtype=dtype, device=device), Box(0, frame[0], 0, frame[1]),
                                frame)
@@ -616,8 +616,8 @@ def cost(h: int, w: int, plan: Plan, threads: int) -> float:
     return RECOMPUTE[len(plan.keep)] * grown / inner * (ONE_WORKER if plan.workers < min(threads, 2) else 1.0)
 
 
-def make_plan(h: int, w: int, precision: str = "fp32", tile: Tile = None, budget: Optional[int] = None,
-              threads: Optional[int] = None) -> Plan:
+def make_plan(h: int, w: int, precision: str = "fp32", tile: Tile = None, budget: int | None = None,
+              threads: int | None = None) -> Plan:
     """Choose tiles and what to keep for an h x w image: the cheapest plan (`cost`) whose estimated memory stays
     within `budget` bytes (None: unlimited). tile: None/"auto" (one tile for small images, else tiles of
     DEFAULT_TILE, twice that when nothing can be kept, smaller ones when the budget is tight), "full" (one tile: the

@@ -36,7 +36,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import platform
 import random
 import signal
@@ -53,7 +52,7 @@ from tqdm.auto import tqdm
 from . import __version__, card, checkpoint
 from .data import DataConfig, FocusConfig, PairedFolder, TrainingStream
 from .errors import GifnetError, Interrupted
-from .files import write_text
+from .files import PathLike, write_text
 from .hub import load_model, save_weights
 from .losses import (InformationSource, information_weights, intensity_loss, make_information_source,
                      mse_per_sample, reconstruction_loss)
@@ -63,7 +62,6 @@ from .validation import ValidationSet, ratios, score, summary, table
 
 log = logging.getLogger(__name__)
 Callback = Callable[[int, dict], None]
-PathLike = str | os.PathLike
 
 
 @dataclass

@@ -26,7 +26,7 @@ import torch
 
 from .data import PairedFolder
 from .errors import GifnetError
-from .metrics import evaluate
+from .metrics import measure
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def score(model: torch.nn.Module, vset: ValidationSet, *, device: torch.device |
                     with autocast():
                         fused = model(ta, tb)
                 fused = fused.float().clamp(0, 1)[0, 0].cpu().numpy()
-                rows.append(evaluate(fused, a, b, metrics=BAR_METRICS))
+                rows.append(measure(fused, a, b, metrics=BAR_METRICS))
             out.update({f"{name}/{m}": float(np.mean([r[m] for r in rows])) for m in BAR_METRICS})
     finally:
         model.train(was_training)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import gifnet.metrics as M
 from gifnet.errors import GifnetError
 from gifnet.image import luma, write_image
-from gifnet.metrics import CONVENTIONS, METRICS, TANG_NAMES, VIFB_NAMES, evaluate, prepare, resolve
+from gifnet.metrics import CONVENTIONS, METRICS, TANG_NAMES, VIFB_NAMES, measure, prepare, resolve
 
 TWO_SOURCE = ["mi", "fmi", "scd", "vif", "qabf", "nabf", "ssim", "ms_ssim", "cc", "psnr", "rmse", "mse", "ce", "qcb",
               "qcv"]
@@ -45,7 +45,7 @@ def trio():
 
 @pytest.fixture(scope="module")
 def trio_scores(trio):
-    return evaluate(*trio)
+    return measure(*trio)
 
 
 def psnr_cap(h: int, w: int) -> float:
@@ -72,7 +72,7 @@ def score_golden(shared, keys) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = defaultdict(list)
     names = sorted(set(VIFB_NAMES.values()))
     for image, method in keys:
-        ours = evaluate(shared / f"metrics/vifb/fused/{image}_{method}.jpg",
+        ours = measure(shared / f"metrics/vifb/fused/{image}_{method}.jpg",
                         shared / f"datasets/eval/vifb/ir/{image}.jpg", shared / f"datasets/eval/vifb/vis/{image}.jpg",
                         metrics=names)
         for m in names:
@@ -140,7 +140,7 @@ def test_tang2022_matches_the_toolbox_on_a_sample(shared):
     results: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for i, image in enumerate(images):
         method = methods[i % len(methods)]
-        ours = evaluate(tang_row(shared, image, method), metrics=list(TANG_NAMES), convention="tang2022")
+        ours = measure(tang_row(shared, image, method), metrics=list(TANG_NAMES), convention="tang2022")
         for m, g in table[(image, method)].items():
             results[m].append((g, ours[m]))
     assert len(results) == 11
@@ -151,7 +151,7 @@ def test_tang2022_matches_the_toolbox_on_a_sample(shared):
 
 def test_tang_equals_tang2022_except_where_the_2023_changes_reach(shared, trio):
     for case in (tang_row(shared, "07", "SeAFusion"), prepare(*trio)):
-        new, old = evaluate(case, convention="tang"), evaluate(case, convention="tang2022")
+        new, old = measure(case, convention="tang"), measure(case, convention="tang2022")
         assert {m for m in METRICS if new[m] != old[m]} == TANG_2023
 
 
@@ -160,8 +160,8 @@ def test_tang_conventions_relate_as_documented(shared):
     grey = M._toolbox(p)
     assert grey.f.shape == (1, *p.shape) and np.array_equal(grey.f, np.round(grey.f))
     g = (grey.f[0].astype(np.uint8), grey.a[0].astype(np.uint8), grey.b[0].astype(np.uint8))
-    new, old = evaluate(p, convention="tang"), evaluate(p, convention="tang2022")
-    vifb, paper = evaluate(*g), evaluate(*g, convention="paper")
+    new, old = measure(p, convention="tang"), measure(p, convention="tang2022")
+    vifb, paper = measure(*g), measure(*g, convention="paper")
     assert new["sd"] == pytest.approx(vifb["sd"], rel=1e-12) and old["sd"] < new["sd"] / 2
     assert new["vif"] == pytest.approx(vifb["vif"], rel=1e-12) and old["vif"] != pytest.approx(new["vif"], rel=0.01)
     assert new["qabf"] == pytest.approx(vifb["qabf"], rel=1e-9)         # on 0..255 integers: the textbook Qabf
@@ -181,10 +181,10 @@ def test_tang_scores_the_rgb2gray_plane(trio):
     def rgb2gray(x: np.ndarray) -> np.ndarray:
         return x if x.ndim == 2 else np.floor(x.astype(np.float64) @ M.RGB2GRAY + 0.5).astype(np.uint8)
     for conv in ("tang", "tang2022"):
-        assert evaluate(f, a, b, convention=conv) == pytest.approx(
-            evaluate(rgb2gray(f), a, rgb2gray(b), convention=conv), rel=1e-12), conv
+        assert measure(f, a, b, convention=conv) == pytest.approx(
+            measure(rgb2gray(f), a, rgb2gray(b), convention=conv), rel=1e-12), conv
     g = f[..., 0]
-    assert evaluate(np.stack([g] * 3, -1), a, a, convention="tang") == evaluate(g, a, a, convention="tang")
+    assert measure(np.stack([g] * 3, -1), a, a, convention="tang") == measure(g, a, a, convention="tang")
 
 
 def test_tang2022_sd_saturates():
@@ -241,14 +241,14 @@ def test_tang_degenerate_inputs_stay_finite(convention):
     rng = np.random.default_rng(3)
     for f, a, b in [(np.full((20, 24), v, np.uint8),) * 3 for v in (0, 255)] + [
             tuple(rng.integers(0, 256, (17, 19, 3), dtype=np.uint8) for _ in range(3))]:
-        got = evaluate(f, a, b, convention=convention)
+        got = measure(f, a, b, convention=convention)
         assert all(math.isfinite(v) for v in got.values()), got
 
 
 def test_conventions_are_listed_with_a_description():
     assert list(CONVENTIONS) == ["vifb", "paper", "tang", "tang2022"]
     with pytest.raises(GifnetError, match="'tang2022' .*2022"):
-        evaluate(*[scene()] * 3, metrics=["en"], convention="Tang")
+        measure(*[scene()] * 3, metrics=["en"], convention="Tang")
 
 
 # ---------------------------------------------------------------------------------------------- table, API
@@ -278,13 +278,13 @@ def test_resolve_names():
 def test_bad_inputs(trio, tmp_path):
     f, a, b = trio
     with pytest.raises(GifnetError, match="unknown metric convention"):
-        evaluate(f, a, b, metrics=["sf"], convention="matlab")
+        measure(f, a, b, metrics=["sf"], convention="matlab")
     small = a[:40]
     path = write_image(small, tmp_path / "small_a.png")
     with pytest.raises(GifnetError, match=r"small_a\.png is 80x40 but the fused image .* is 80x64"):
-        evaluate(f, path, b)
+        measure(f, path, b)
     with pytest.raises(GifnetError, match="at least 16x16"):
-        evaluate(f[:8, :8], a[:8, :8], b[:8, :8])
+        measure(f[:8, :8], a[:8, :8], b[:8, :8])
     with pytest.raises(GifnetError, match="both sources"):
         M.ssim(f)
 
@@ -292,14 +292,14 @@ def test_bad_inputs(trio, tmp_path):
 def test_paths_and_arrays_agree(trio, tmp_path):
     f, a, b = trio
     paths = [write_image(x, tmp_path / f"{n}.png") for n, x in zip("fab", trio)]
-    assert evaluate(*paths, metrics=["qabf", "mi", "ssim"]) == evaluate(f, a, b, metrics=["qabf", "mi", "ssim"])
+    assert measure(*paths, metrics=["qabf", "mi", "ssim"]) == measure(f, a, b, metrics=["qabf", "mi", "ssim"])
 
 
 def test_float_inputs_match_uint8(trio):
     f, a, b = trio
     as_float = [x.astype(np.float32) / 255 for x in trio]
     names = ["en", "mi", "ssim", "qabf"]
-    ours, ref = evaluate(*as_float, metrics=names), evaluate(f, a, b, metrics=names)
+    ours, ref = measure(*as_float, metrics=names), measure(f, a, b, metrics=names)
     for m in ours:
         assert ours[m] == pytest.approx(ref[m], rel=1e-5), m
 
@@ -327,7 +327,7 @@ def test_single_image_metrics_ignore_the_sources(name, trio):
 
 def test_identical_inputs():
     a = scene(seed=5)
-    got = evaluate(a, a, a)
+    got = measure(a, a, a)
     levels = np.bincount(a.ravel(), minlength=256) / a.size
     h = -sum(p * math.log(p) for p in levels if p > 0)
     expected = {"mi": 2 * h, "fmi": 1.0, "scd": 0.0, "vif": 2.0, "nabf": 0.0, "ssim": 2.0, "ms_ssim": 2.0, "cc": 1.0,
@@ -337,14 +337,14 @@ def test_identical_inputs():
     # Qabf's sigmoids top out at Tg * Ta / ((1 + e^-7.5) (1 + e^-4.4)) for perfectly preserved edges
     top = 0.9994 * 0.9879 / (1 + math.exp(-4.4))
     assert top * 0.9994 < got["qabf"] <= top
-    paper = evaluate(a, a, a, metrics=["ssim", "ms_ssim"], convention="paper")
+    paper = measure(a, a, a, metrics=["ssim", "ms_ssim"], convention="paper")
     assert paper == pytest.approx({"ssim": 1.0, "ms_ssim": 1.0})
 
 
 @pytest.mark.parametrize("value", [0, 128])
 def test_constant_images_give_documented_values(value):
     c = np.full((32, 40), value, np.uint8)
-    got = evaluate(c, c, c)
+    got = measure(c, c, c)
     assert all(math.isfinite(v) for v in got.values())
     expected = {"en": 0, "sd": 0, "sf": 0, "ag": 0, "ei": 0, "mi": 0, "fmi": 1, "scd": 0, "vif": 0, "nabf": 0,
                 "ssim": 2, "ms_ssim": 2, "cc": 0, "psnr": psnr_cap(32, 40), "rmse": 0, "mse": 0, "ce": 0, "qcb": 1,
@@ -357,7 +357,7 @@ def test_constant_images_give_documented_values(value):
 
 def test_constant_fused_image_with_real_sources():
     a, b = scene(seed=1), scene(seed=2)
-    got = evaluate(np.full_like(a, 90), a, b)
+    got = measure(np.full_like(a, 90), a, b)
     assert all(math.isfinite(v) for v in got.values())
     assert got["en"] == got["sd"] == got["mi"] == got["cc"] == 0
 
@@ -369,7 +369,7 @@ def test_random_images_stay_finite_and_bounded(seed, h, w, colour):
     shape = (h, w, 3) if colour else (h, w)
     f, a, b = (rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(3))
     a[: h // 2] = rng.integers(0, 256)                                           # partly flat
-    for name, value in evaluate(f, a, b).items():
+    for name, value in measure(f, a, b).items():
         lo, hi = BOUNDS[name]
         assert math.isfinite(value) and lo - 1e-9 <= value <= hi + 1e-9, (name, value)
 
@@ -488,7 +488,7 @@ def test_fmi_in_chunks_equals_fmi_at_once(trio, monkeypatch):
 
 
 def test_threads_do_not_change_results(trio):
-    assert evaluate(*trio, threads=2) == evaluate(*trio, threads=1)
+    assert measure(*trio, threads=2) == measure(*trio, threads=1)
 
 
 def test_grey_result_with_colour_source_uses_luma(trio):
