@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("GIFNET_SHARED", REPO.parent / "shared"))
 WEIGHTS = SHARED / "checkpoints/official/Final.model"
-MFLOP_PER_PIXEL = 1.5727          # the release's inference cost per pixel (REFERENCE.md)
+MFLOP_PER_PIXEL = 1.5727          # the release's inference cost per pixel, as counted on its code (../shared/REFERENCE.md)
 SIZES = [(256, 256), (480, 640), (1024, 1280), (2160, 3840)]
 HUGE = (4000, 6000)
 
@@ -83,7 +83,7 @@ def worker(cfg: dict) -> dict:
     onnx = cfg.get("onnx")       # {"fp32": path, "fp16": path} for ONNX Runtime rows
     model = load_model(onnx[cfg["precision"]] if onnx else str(WEIGHTS))
     a, b = pair(cfg["h"], cfg["w"])
-    plan = None if onnx else check_memory(cfg["h"], cfg["w"], cfg["precision"], cfg["tile"])
+    plan = None if onnx else check_memory(cfg["h"], cfg["w"], precision=cfg["precision"], tile=cfg["tile"])
     precision = "fp32" if onnx else cfg["precision"]      # an ONNX graph has its own precision
     times, y = [], None
     for _ in range(cfg["repeats"]):

@@ -114,7 +114,7 @@ def random_focus_mask(shape: tuple[int, int], rng: np.random.Generator, cfg: Foc
     return mask
 
 
-def synthesize_multifocus(sharp: np.ndarray, rng: np.random.Generator | int | None = None,
+def synthesize_multifocus(sharp: np.ndarray, *, rng: np.random.Generator | int | None = None,
                           config: FocusConfig | None = None) -> FocusSample:
     """Near- and far-focus versions of a sharp grey `(H, W)` image in [0, 1] (see `FocusConfig`, `FocusSample`).
 
@@ -133,7 +133,7 @@ def synthesize_multifocus(sharp: np.ndarray, rng: np.random.Generator | int | No
     return FocusSample(sharp, near.astype(np.float32), far.astype(np.float32), mask, k_near, k_far)
 
 
-def preview_multifocus(image: PathLike | np.ndarray, seed: int = 0, crop: int | None = None,
+def preview_multifocus(image: PathLike | np.ndarray, *, seed: int = 0, crop: int | None = None,
                        config: FocusConfig | None = None) -> FocusSample:
     """For notebooks: read an image (path or array, colour or grey), take its luma and optionally a centre crop, and
     return the synthetic pair (`sample.mask`, `.near`, `.far`, `.sharp`) ready for `plt.imshow`."""
@@ -143,7 +143,7 @@ def preview_multifocus(image: PathLike | np.ndarray, seed: int = 0, crop: int | 
         check_size(y, crop, str(image) if not isinstance(image, np.ndarray) else "image")
         top, left = (y.shape[0] - crop) // 2, (y.shape[1] - crop) // 2
         y = y[top:top + crop, left:left + crop]
-    return synthesize_multifocus(y, seed, config)
+    return synthesize_multifocus(y, rng=seed, config=config)
 
 
 # ------------------------------------------------------------------------------------------------------ paired folders
@@ -153,7 +153,7 @@ def check_size(img: np.ndarray, crop: int, name: str) -> None:
                           "use a smaller --crop or remove the image")
 
 
-def find_pairs(root: PathLike, names: tuple[str, str] = ("ir", "vis")) -> list[tuple[Path, Path]]:
+def find_pairs(root: PathLike, *, names: tuple[str, str] = ("ir", "vis")) -> list[tuple[Path, Path]]:
     """`(ROOT/a/x.ext, ROOT/b/x.ext2)` for every file name stem x present in both sub-folders, sorted by name
     (`gifnet.image.pair_folders`, strict: a file without a partner is an error)."""
     root = Path(root)
@@ -183,7 +183,7 @@ class PairedFolder:
 
     def __init__(self, root: PathLike, names: tuple[str, str] = ("ir", "vis"), min_size: int = 0, cache: bool = True):
         self.root, self.names = Path(root), names
-        self.pairs = find_pairs(root, names)
+        self.pairs = find_pairs(root, names=names)
         self.cache: list[tuple[np.ndarray, np.ndarray]] | None = None
         if cache or min_size:
             loaded = []
@@ -235,7 +235,7 @@ class TrainingStream:
                 a, b = a[:, ::-1], b[:, ::-1]
             if rng.random() < 0.5:
                 a, b = a[::-1], b[::-1]
-        focus = synthesize_multifocus(np.ascontiguousarray(b), rng, self.cfg.multifocus)
+        focus = synthesize_multifocus(np.ascontiguousarray(b), rng=rng, config=self.cfg.multifocus)
         return {"ir": np.ascontiguousarray(a), "vis": focus.sharp, "near": focus.near, "far": focus.far,
                 "mask": focus.mask}
 

@@ -66,7 +66,7 @@ def source_pairs(a_dir: PathLike, b_dir: PathLike) -> list[tuple[str, Path, Path
     return [(pa.stem, pa, pb) for pa, pb in pairs]
 
 
-def match_results(fused_dir: PathLike, names: Sequence[str], pattern: str = "{name}") -> list[Path]:
+def match_results(fused_dir: PathLike, names: Sequence[str], *, pattern: str = "{name}") -> list[Path]:
     """The result file in `fused_dir` for each pair name (its stem is `pattern` with {name} filled in)."""
     folder = Path(fused_dir)
     if not folder.is_dir():
@@ -120,7 +120,7 @@ def _score(jobs: Iterable, total: int, names: list[str], methods: list[str], met
 
 
 def score_folders(a_dir: PathLike, b_dir: PathLike, fused_dirs: Sequence[PathLike],
-                  methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+                  *, methods: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
                   convention: str = "vifb", pattern: str | Sequence[str] = "{name}") -> Scores:
     """Score existing results: one folder per method, files named like the source pairs.
 
@@ -140,12 +140,12 @@ def score_folders(a_dir: PathLike, b_dir: PathLike, fused_dirs: Sequence[PathLik
     if len(patterns) != len(fused_dirs):
         raise GifnetError(f"{len(patterns)} --pattern values for {len(fused_dirs)} --fused folders; give one, or one "
                           "per folder")
-    results = [match_results(d, names, pt) for d, pt in zip(fused_dirs, patterns)]
+    results = [match_results(d, names, pattern=pt) for d, pt in zip(fused_dirs, patterns)]
     jobs = ((i, j, results[i][j], pa, pb) for i in range(len(fused_dirs)) for j, (_, pa, pb) in enumerate(pairs))
     return _score(jobs, len(fused_dirs) * len(pairs), names, methods, metrics, convention)
 
 
-def score_models(a_dir: PathLike, b_dir: PathLike, weights: Sequence[str], task: str = "auto",
+def score_models(a_dir: PathLike, b_dir: PathLike, weights: Sequence[str], *, task: str = "auto",
                  metrics: Sequence[str] | None = None, convention: str = "vifb",
                  save_dir: PathLike | None = None) -> Scores:
     """Fuse every source pair with each model and score the results side by side.
@@ -255,7 +255,7 @@ def plot(scores: Scores, path: PathLike) -> Path:
     return path
 
 
-def write_report(scores: Scores, out_dir: PathLike, overwrite: bool = False) -> list[Path]:
+def write_report(scores: Scores, out_dir: PathLike, *, overwrite: bool = False) -> list[Path]:
     """Write scores.csv, summary.md and metrics.png into `out_dir` (created if needed; existing report files are
     only replaced with `overwrite=True`)."""
     out = Path(out_dir)
@@ -294,8 +294,10 @@ def report(a_dir: PathLike, b_dir: PathLike, *, fused: Sequence[PathLike] = (), 
         raise GifnetError(f"{clash[0]}: already exists; pass --overwrite or choose another --output folder")
     metrics = resolve(metrics) if metrics else None
     if fused:
-        scores = score_folders(a_dir, b_dir, fused, names, metrics, convention, patterns)
+        scores = score_folders(a_dir, b_dir, fused, methods=names, metrics=metrics, convention=convention,
+                               pattern=patterns)
     else:
-        scores = score_models(a_dir, b_dir, weights, task, metrics, convention, save_fused)
+        scores = score_models(a_dir, b_dir, weights, task=task, metrics=metrics, convention=convention,
+                              save_dir=save_fused)
     write_report(scores, out, overwrite=overwrite)
     return scores

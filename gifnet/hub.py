@@ -39,9 +39,12 @@ log = logging.getLogger(__name__)
 OFFICIAL_URL = "https://github.com/AWCXV/GIFNet/raw/main/model/Final.model"
 OFFICIAL_SHA256 = "bfc1dfef0d5b386b0c04f172daf8f6af52ba395f26dc3dd5757425fd32eb1038"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The weights used when nothing is asked for: this project's own, bundled in weights/ (a clone or editable install);
-# where they are absent (e.g. a wheel without them), the authors' checkpoint.
-BUNDLED_WEIGHTS = REPO_ROOT / "weights" / "gifnet-roadscene-cpu"
+# The weights used when nothing is asked for: this project's own, from the repository's weights/ folder. An installed
+# wheel carries them as package data (gifnet/weights/, see pyproject.toml); a clone or an editable install reads
+# weights/ itself. Where neither has them, the authors' checkpoint.
+BUNDLED_NAME = "gifnet-roadscene-cpu"
+_BUNDLED_PLACES = (Path(__file__).resolve().parent / "weights" / BUNDLED_NAME, REPO_ROOT / "weights" / BUNDLED_NAME)
+BUNDLED_WEIGHTS = next((p for p in _BUNDLED_PLACES if (p / "model.safetensors").is_file()), _BUNDLED_PLACES[-1])
 DEFAULT_WEIGHTS: str | Path = BUNDLED_WEIGHTS if (BUNDLED_WEIGHTS / "model.safetensors").is_file() else "official"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
@@ -112,7 +115,7 @@ def resolve_source(source: PathLike | None = None) -> PathLike | GIFNet:
     return source if source is not None else os.environ.get("GIFNET_WEIGHTS") or DEFAULT_WEIGHTS
 
 
-def load_model(source: PathLike | None = None, device: str | torch.device = "cpu") -> GIFNet:
+def load_model(source: PathLike | None = None, *, device: str | torch.device = "cpu") -> GIFNet:
     """Resolve `source` (see module doc) and return a GIFNet in eval mode on `device` (an OnnxModel for .onnx)."""
     source = resolve_source(source)
     from .onnx import OnnxModel
@@ -204,7 +207,7 @@ def _from_state(state: dict, config: GIFNetConfig, source: PathLike) -> GIFNet:
     return model
 
 
-def save_weights(model: GIFNet, folder: PathLike, metadata: dict | None = None, *, replace_card: bool = False,
+def save_weights(model: GIFNet, folder: PathLike, *, metadata: dict | None = None, replace_card: bool = False,
                  **card: str) -> Path:
     """Write a save_pretrained folder: config.json ({"config": {...}}), model.safetensors (contiguous fp32, with
     `metadata` as str -> str notes in its header) and README.md, the model card (kept if one is already there unless
@@ -267,7 +270,7 @@ def _default_hf_cache() -> str:
     return constants.HF_HUB_CACHE
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(*, timeout: float = 3.0) -> bool:
     """Whether a TCP connection to the Hub's host opens within `timeout` seconds (huggingface_hub itself retries an
     unreachable host for about half a minute before giving up). Behind a proxy (HTTPS_PROXY, ALL_PROXY) the host is
     not tried directly: True."""

@@ -60,7 +60,7 @@ def max_image_bytes() -> int:
     return int(memory_budget())
 
 
-def check_size(name: str, width: int, height: int, channels: int, limit: int | None = None, *,
+def check_size(name: str, width: int, height: int, channels: int, *, limit: int | None = None,
                sample_bytes: int = 4) -> None:
     """Refuse (GifnetError) an image whose header claims more than `limit` bytes of float32 pixels (default
     `max_image_bytes()`; `sample_bytes` > 4 for float64 files, decoded at that size first) or more pixels than
@@ -77,7 +77,7 @@ def _size(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def read_image(src: ImageLike, allow_bands: bool = False, *, max_bytes: int | None = None) -> tuple[np.ndarray, int]:
+def read_image(src: ImageLike, *, allow_bands: bool = False, max_bytes: int | None = None) -> tuple[np.ndarray, int]:
     """Read a path, PIL image or numpy array into float32 pixels in [0, 1] and the source bit depth.
 
     Accepts uint8, uint16, bool and float arrays (floats must already lie in [0, 1]); grey `(H, W)`, `(H, W, 1)`, RGB and
@@ -89,7 +89,7 @@ def read_image(src: ImageLike, allow_bands: bool = False, *, max_bytes: int | No
     if isinstance(src, (str, os.PathLike)):
         arr = _read_file(Path(src), max_bytes)
     elif isinstance(src, Image.Image):
-        check_size(name, *src.size, _channels(src), max_bytes)
+        check_size(name, *src.size, _channels(src), limit=max_bytes)
         arr = _pil_to_array(src, name)
     elif isinstance(src, np.ndarray):
         arr = src
@@ -107,7 +107,7 @@ def _read_file(path: Path, max_bytes: int | None) -> np.ndarray:
         return _read_tiff(path, max_bytes)
     try:
         with Image.open(path) as im:                     # reads the header only
-            check_size(str(path), *im.size, _channels(im), max_bytes)
+            check_size(str(path), *im.size, _channels(im), limit=max_bytes)
             if _is_16bit_colour_png(path):
                 log.warning("%s: 16-bit colour PNG is read at 8 bits by Pillow; save it as TIFF to keep 16 bits", path)
             ImageOps.exif_transpose(im, in_place=True)     # rotates only when EXIF says so (no copy otherwise)
@@ -131,7 +131,7 @@ def _read_tiff(path: Path, max_bytes: int | None) -> np.ndarray:
             shape, dtype = tif.series[0].shape, tif.series[0].dtype     # from the header: nothing decoded yet
             plane = sorted(sorted(range(len(shape)), key=lambda i: -shape[i])[:2])    # the two largest axes: H, W
             h, w = (shape[plane[0]], shape[plane[1]]) if len(shape) >= 2 else (1, int(np.prod(shape)))
-            check_size(str(path), w, h, int(np.prod(shape)) // max(1, w * h), max_bytes,
+            check_size(str(path), w, h, int(np.prod(shape)) // max(1, w * h), limit=max_bytes,
                        sample_bytes=max(4, dtype.itemsize))
             arr = tif.asarray()
     except GifnetError:
@@ -295,7 +295,7 @@ def to_dtype(pixels: np.ndarray, bits: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------- filtering
-def gaussian_kernel(sigma: float, size: int | None = None) -> np.ndarray:
+def gaussian_kernel(sigma: float, *, size: int | None = None) -> np.ndarray:
     """The one Gaussian of gifnet: `size` float64 taps of exp(-x^2 / 2 sigma^2) centred on the middle tap, normalised
     to sum 1 (default size: 2 ceil(3 sigma) + 1, at least 3). Two-dimensional kernels are its outer product with
     itself (separable); the SSIM windows, the multi-focus blur and `gaussian_blur` all use it."""
@@ -330,7 +330,7 @@ def resize(pixels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return out[..., 0] if pixels.ndim == 2 else out
 
 
-def write_image(pixels: np.ndarray, path: PathLike, overwrite: bool = False) -> Path:
+def write_image(pixels: np.ndarray, path: PathLike, *, overwrite: bool = False) -> Path:
     """Write a uint8/uint16/float32 image atomically (temp file + rename: no partial file on failure).
 
     PNG keeps 8 or 16 bits (grey or RGB); TIFF keeps any depth and any number of bands; JPEG/BMP/WebP are 8-bit.

@@ -34,7 +34,7 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)   # Wang, Simoncelli 
 def gaussian_1d(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
                 device: torch.device | str | None = None) -> torch.Tensor:
     """A normalised 1-D Gaussian of `size` taps, `(size,)` (`gifnet.image.gaussian_kernel` as a tensor)."""
-    return torch.from_numpy(gaussian_kernel(sigma, size)).to(device=device, dtype=dtype)
+    return torch.from_numpy(gaussian_kernel(sigma, size=size)).to(device=device, dtype=dtype)
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
@@ -44,7 +44,7 @@ def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = tor
     return torch.outer(g, g).to(dtype)[None, None]
 
 
-def ssim_and_contrast(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
+def ssim_and_contrast(x: torch.Tensor, y: torch.Tensor, *, window: int = 11, sigma: float = 1.5,
                       data_range: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean SSIM and mean contrast-structure term `cs` per sample, `(N,)` each, for `(N,C,H,W)` images.
 
@@ -69,7 +69,7 @@ def ssim_and_contrast(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma:
     return ssim.mean(dim=(1, 2, 3)), cs.mean(dim=(1, 2, 3))
 
 
-def multiscale_ssim(x: torch.Tensor, y: torch.Tensor, variant: str = "release", data_range: float = 1.0,
+def multiscale_ssim(x: torch.Tensor, y: torch.Tensor, *, variant: str = "release", data_range: float = 1.0,
             weights: tuple[float, ...] = MS_SSIM_WEIGHTS) -> torch.Tensor:
     """Multi-scale SSIM per sample, `(N,)`, of `(N,C,H,W)` images; 1 for identical images, symmetric in x and y.
 
@@ -190,7 +190,7 @@ def make_information_source(name: str, **kwargs) -> InformationSource:
     raise GifnetError(f"unknown information weight source {name!r}; use 'gradient' or 'densenet'")
 
 
-def information_weights(a: torch.Tensor, b: torch.Tensor, source: InformationSource, per_sample: bool = False, *,
+def information_weights(a: torch.Tensor, b: torch.Tensor, source: InformationSource, *, per_sample: bool = False,
                         total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights `(w_a, w_b)`, each `(N,)`, with w_a + w_b = 1, the larger for the source carrying more information.
 
@@ -223,7 +223,7 @@ def intensity_loss(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, w_a: tor
     return (w_a * mse_per_sample(out, a) + w_b * mse_per_sample(out, b)).mean()
 
 
-def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, variant: str = "release") -> torch.Tensor:
+def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, *, variant: str = "release") -> torch.Tensor:
     """`1 - MS-SSIM(rec, target) + MSE(rec, target)`, averaged over the batch (the auxiliary branch's loss)."""
     rec, target = rec.float(), target.float()
     return (1 - multiscale_ssim(rec, target, variant=variant) + mse_per_sample(rec, target)).mean()

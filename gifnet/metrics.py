@@ -204,7 +204,7 @@ def _gauss2d(n: int, sigma: float, normalise: bool = True) -> np.ndarray:
     """n x n Gaussian: summing to 1 (MATLAB `fspecial`; `gifnet.image.gaussian_kernel`'s outer product), or the bare
     density exp(-r^2/2s^2)/(2 pi s^2) (Chen-Blum's reference code filters with the unnormalised density)."""
     if normalise:
-        g = gaussian_kernel(sigma, n)
+        g = gaussian_kernel(sigma, size=n)
         return np.outer(g, g)
     x = np.arange(n) - (n - 1) / 2
     g = np.exp(-x * x / (2 * sigma * sigma))
@@ -288,7 +288,8 @@ def _minmax_255(x: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------- single-image metrics
-def en(fused, a=None, b=None, convention: str = "vifb") -> float:
+def en(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+       convention: str = "vifb") -> float:
     """EN, entropy: -sum_l p(l) log2 p(l) over the 256-bin grey-level histogram of F, in bits.
 
     Range [0, 8]; higher is better (more information). Sources unused. Colour: mean of the channels' entropies.
@@ -300,7 +301,8 @@ def en(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(-_xlogy(p, p).sum(1).mean() / math.log(2)) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def sd(fused, a=None, b=None, convention: str = "vifb") -> float:
+def sd(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+       convention: str = "vifb") -> float:
     """SD, standard deviation of F's grey levels (VIFB calls it "Variance"): sqrt(mean((F - mean F)^2)).
 
     Range [0, 127.5]; higher is better (more contrast). Population form (divide by N; the N-1 form differs by
@@ -321,7 +323,8 @@ def sd(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(f.reshape(len(f), -1).std(1).mean())
 
 
-def sf(fused, a=None, b=None, convention: str = "vifb") -> float:
+def sf(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+       convention: str = "vifb") -> float:
     """SF, spatial frequency: sqrt(RF^2 + CF^2) with RF^2 = sum (F[i,j]-F[i,j-1])^2 / (M N) (horizontal neighbours)
     and CF^2 likewise over vertical neighbours; M x N pixels.
 
@@ -347,7 +350,8 @@ def sf(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(np.sqrt(rf + cf).mean())
 
 
-def ag(fused, a=None, b=None, convention: str = "vifb") -> float:
+def ag(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+       convention: str = "vifb") -> float:
     """AG, average gradient: sum over all pixels of sqrt((Gx^2 + Gy^2)/2) divided by (M-1)(N-1), where Gx, Gy are
     MATLAB `gradient` derivatives (central differences inside, one-sided differences on the border).
 
@@ -361,7 +365,8 @@ def ag(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float((np.sqrt((gx * gx + gy * gy) / 2).sum((1, 2)) / ((h - 1) * (w - 1))).mean())
 
 
-def ei(fused, a=None, b=None, convention: str = "vifb") -> float:
+def ei(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+       convention: str = "vifb") -> float:
     """EI, edge intensity: mean Sobel gradient magnitude sqrt(Sx^2 + Sy^2) of F, edges replicated at the border.
 
     Range [0, 4*255*sqrt(2)]; higher is better. Colour: mean over channels. Constant image: 0.
@@ -373,7 +378,8 @@ def ei(fused, a=None, b=None, convention: str = "vifb") -> float:
 
 
 # ------------------------------------------------------------------------------------- information metrics
-def mi(fused, a=None, b=None, convention: str = "vifb") -> float:
+def mi(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+       convention: str = "vifb") -> float:
     """MI, mutual information: MI(A, F) + MI(B, F), each from the 256x256 joint grey-level histogram:
     MI(X, F) = sum p(x, f) log(p(x, f) / (p(x) p(f))).
 
@@ -407,7 +413,8 @@ def _entropy_bits(p: np.ndarray) -> float:
     return float(-_xlogy(p, p).sum() / math.log(2))
 
 
-def ce(fused, a=None, b=None, convention: str = "vifb") -> float:
+def ce(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+       convention: str = "vifb") -> float:
     """CE, cross entropy (relative entropy) of F's grey-level histogram from each source's, averaged:
     (CE(A, F) + CE(B, F)) / 2 with CE(X, F) = sum_l p_X(l) log2(p_X(l) / p_F(l)), in bits.
 
@@ -427,7 +434,8 @@ def ce(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(np.mean(total / 2))
 
 
-def fmi(fused, a=None, b=None, window: int = 3, colour: str = "luma", convention: str = "vifb") -> float:
+def fmi(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+        window: int = 3, colour: str = "luma", convention: str = "vifb") -> float:
     """FMI (pixel), feature mutual information on raw pixels, after Haghighat & Razian's Fast-FMI (2014):
     the mean over all `window` x `window` neighbourhoods of a normalised mutual information between the source's
     and the fused image's local patches, averaged over the two sources: (FMI(A, F) + FMI(B, F)) / 2.
@@ -581,7 +589,8 @@ def _avg_pool2(x: np.ndarray) -> np.ndarray:
     return rearrange(x[:, :h, :w], "c (h i) (w j) -> c h w (i j)", i=2, j=2).mean(-1)
 
 
-def ssim(fused, a=None, b=None, convention: str = "vifb") -> float:
+def ssim(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+         convention: str = "vifb") -> float:
     """SSIM, structural similarity (Wang et al. 2004, as in their reference code: 11x11 Gaussian window sigma 1.5
     over the 'valid' region, L = 255, K1 = 0.01, K2 = 0.03, mean of the map), of F with each source.
 
@@ -595,7 +604,8 @@ def ssim(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(np.mean(sa + sb) / (1 if _base(convention) == "vifb" else 2))
 
 
-def ms_ssim(fused, a=None, b=None, convention: str = "vifb") -> float:
+def ms_ssim(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+            convention: str = "vifb") -> float:
     """MS-SSIM, multi-scale SSIM (Wang, Simoncelli & Bovik 2003) of F with each source: five scales with weights
     (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), 2x2 average pooling between scales, the contrast-structure term at the
     first four scales and full SSIM at the last (windows as in `ssim`); negative terms are clipped to 0 before the
@@ -620,7 +630,8 @@ def ms_ssim(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(np.mean(total) / (1 if _base(convention) == "vifb" else 2))
 
 
-def cc(fused, a=None, b=None, convention: str = "vifb") -> float:
+def cc(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+       convention: str = "vifb") -> float:
     """CC, correlation coefficient: (r(A, F) + r(B, F)) / 2 with r the Pearson correlation over all pixels.
 
     Range [-1, 1]; higher is better. Colour: mean over channels. A constant image has no defined correlation: its
@@ -632,7 +643,8 @@ def cc(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(((_corr(p.a, p.f) + _corr(p.b, p.f)) / 2).mean())
 
 
-def scd(fused, a=None, b=None, convention: str = "vifb") -> float:
+def scd(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+        convention: str = "vifb") -> float:
     """SCD, sum of the correlations of differences (Aslantas & Bendes 2015): r(F - B, A) + r(F - A, B), where
     F - B approximates what F took from A (and F - A what it took from B).
 
@@ -691,7 +703,8 @@ def _vifp(refs: Sequence[np.ndarray], dist: np.ndarray, saturate: bool = False) 
     return [np.where(dn > 0, nm / np.where(dn > 0, dn, 1), 0.0) for nm, dn in zip(num, den)]
 
 
-def vif(fused, a=None, b=None, convention: str = "vifb") -> float:
+def vif(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+        convention: str = "vifb") -> float:
     """VIF as used in fusion papers: VIF(A, F) + VIF(B, F), each Sheikh & Bovik's pixel-domain visual information
     fidelity (the information F preserves of the source, relative to the information in the source itself).
 
@@ -715,7 +728,8 @@ def _sq_err(p: Prepared) -> tuple[np.ndarray, np.ndarray]:
     return ((p.a - p.f) ** 2).sum((1, 2)), ((p.b - p.f) ** 2).sum((1, 2))
 
 
-def rmse(fused, a=None, b=None, convention: str = "vifb") -> float:
+def rmse(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+         convention: str = "vifb") -> float:
     """RMSE, root-mean-square error of F against the sources, in grey levels (0..255).
 
     Convention "paper": (RMSE(A, F) + RMSE(B, F)) / 2 with RMSE(X, F) = sqrt(sum (X - F)^2 / (M N)).
@@ -733,7 +747,8 @@ def rmse(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float(((np.sqrt(ea / n) + np.sqrt(eb / n)) / 2).mean())
 
 
-def psnr(fused, a=None, b=None, convention: str = "vifb") -> float:
+def psnr(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+         convention: str = "vifb") -> float:
     """PSNR, peak signal-to-noise ratio in dB, peak 255.
 
     Convention "paper": 10 log10(255^2 / MSE) with MSE = (MSE(A, F) + MSE(B, F)) / 2.
@@ -759,7 +774,8 @@ def psnr(fused, a=None, b=None, convention: str = "vifb") -> float:
     return float((10 * np.log10(255.0 ** 2 / err)).mean())
 
 
-def mse(fused, a=None, b=None, convention: str = "vifb") -> float:
+def mse(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+        convention: str = "vifb") -> float:
     """MSE, mean squared error of F against the sources: (MSE(A, F) + MSE(B, F)) / 2 with
     MSE(X, F) = sum (X - F)^2 / (M N).
 
@@ -781,7 +797,8 @@ def _orientation(gx: np.ndarray, gy: np.ndarray, flat: float) -> np.ndarray:
         return np.where(gx == 0, flat, np.arctan(gy / np.where(gx == 0, 1, gx)))
 
 
-def qabf(fused, a=None, b=None, convention: str = "vifb") -> float:
+def qabf(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+         convention: str = "vifb") -> float:
     """Qabf (Q^AB/F), edge-information preservation of Xydeas & Petrovic (2000): how much of the sources' Sobel edge
     strength and orientation survives in F, weighted by the sources' edge strength.
 
@@ -850,7 +867,8 @@ def _qabf_score(f: tuple[np.ndarray, np.ndarray], sources: list[tuple[np.ndarray
     return float(np.where(den > 0, num / np.where(den > 0, den, 1), 0.0).mean())
 
 
-def nabf(fused, a=None, b=None, convention: str = "vifb") -> float:
+def nabf(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+         convention: str = "vifb") -> float:
     """Nabf (N^AB/F), fusion artefacts: the share of edge information F shows that neither source has, in
     Shreyamsha Kumar's modified form of Petrovic's measure (2013), the one fusion papers report.
 
@@ -884,7 +902,8 @@ def nabf(fused, a=None, b=None, convention: str = "vifb") -> float:
 
 
 # ---------------------------------------------------------------------------------- human-perception metrics
-def qcb(fused, a=None, b=None, convention: str = "vifb") -> float:
+def qcb(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+        convention: str = "vifb") -> float:
     """Qcb, Chen & Blum's human-perception metric (2009): how well F preserves the sources' local contrast as seen
     through a contrast-sensitivity filter, weighted by which source is locally more salient.
 
@@ -925,7 +944,8 @@ def _qcb_plane(ia: np.ndarray, ib: np.ndarray, f: np.ndarray, convention: str) -
     return float((la * keep(ca) + (1 - la) * keep(cb)).mean())
 
 
-def qcv(fused, a=None, b=None, convention: str = "vifb", window: int = 16, alpha: float = 5.0) -> float:
+def qcv(fused: ImageLike | Prepared, a: ImageLike | None = None, b: ImageLike | None = None, *,
+        convention: str = "vifb", window: int = 16, alpha: float = 5.0) -> float:
     """Qcv, Chen & Varshney's human-perception metric (2007): the contrast-sensitivity-filtered squared difference
     between F and each source, averaged over local regions weighted by the source's edge saliency there.
 

@@ -298,7 +298,7 @@ def mirrored_crop(x: torch.Tensor, top: int, left: int, h: int, w: int) -> torch
     return _gather(x, rows[:, None] * n_cols + cols).permute(2, 3, 0, 1)
 
 
-def pad_to_grid(x: torch.Tensor, grid: int, before: int = 0) -> torch.Tensor:
+def pad_to_grid(x: torch.Tensor, grid: int, *, before: int = 0) -> torch.Tensor:
     """Export path: `before` pixels mirrored on the top/left and as many as it takes on the bottom/right to reach a
     multiple of `grid`; what `reflect_pad(x, window_pads(..))` and the transformer's padding to 4 give."""
     h, w = x.shape[-2:]
@@ -648,7 +648,8 @@ def official_key_map() -> dict[str, str]:
     return m
 
 
-def convert_official_state_dict(official: dict[str, torch.Tensor], source: str = "checkpoint") -> dict[str, torch.Tensor]:
+def convert_official_state_dict(official: dict[str, torch.Tensor], *,
+                                source: str = "checkpoint") -> dict[str, torch.Tensor]:
     """Map the authors' state dict onto our names. Every checkpoint tensor must be accounted for (mapped, a checked
     constant buffer, or one of the two documented unused gates), every parameter of ours must be filled, shapes must
     agree; otherwise a GifnetError lists what is wrong."""

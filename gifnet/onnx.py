@@ -28,12 +28,18 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .errors import GifnetError
 from .files import PathLike, atomic_write
+
+if TYPE_CHECKING:                       # for annotations only: onnx is an optional dependency
+    import onnx as onnx_types
+
+    from .model import GIFNet
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +93,7 @@ def _quiet():
             lg.setLevel(level)
 
 
-def metadata(model, *, weights: str, weights_sha256: str, precision: str) -> dict[str, str]:
+def metadata(model: GIFNet, *, weights: str, weights_sha256: str, precision: str) -> dict[str, str]:
     """The file's `metadata_props`: what a deployment needs to know without gifnet."""
     from . import __version__
     from .pipeline import TASKS
@@ -110,7 +116,7 @@ def metadata(model, *, weights: str, weights_sha256: str, precision: str) -> dic
     }
 
 
-def to_onnx(model, *, opset: int | None = None, precision: str = "fp32"):
+def to_onnx(model: GIFNet, *, opset: int | None = None, precision: str = "fp32") -> onnx_types.ModelProto:
     """The inference path of `model` (a GIFNet) as an `onnx.ModelProto` with dynamic N, H, W (H, W >= min_size)."""
     _require("onnx", "onnxscript", what="exporting to ONNX")
     if precision not in PRECISIONS:

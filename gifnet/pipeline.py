@@ -81,10 +81,10 @@ def memory_budget() -> int | None:
     return MAX_WORKING_MEMORY if avail is None else min(avail // 2, MAX_WORKING_MEMORY)
 
 
-def check_memory(h: int, w: int, precision: str = "fp32", tile: Tile = None) -> Plan:
+def check_memory(h: int, w: int, *, precision: str = "fp32", tile: Tile = None) -> Plan:
     """The tiling plan for an h x w image within `memory_budget()`; a GifnetError if even the leanest plan (smallest
     tiles, nothing kept) would not fit in the available memory."""
-    plan = make_plan(h, w, precision, tile, memory_budget())
+    plan = make_plan(h, w, precision=precision, tile=tile, budget=memory_budget())
     avail = available_memory()
     if avail is not None and plan.bytes > 0.9 * avail:
         raise GifnetError(f"a {w}x{h} image needs about {plan.bytes / 2**30:.2f} GB to fuse (tiles of {plan.tile} px) "
@@ -93,7 +93,7 @@ def check_memory(h: int, w: int, precision: str = "fp32", tile: Tile = None) -> 
     return plan
 
 
-def run_network(model: GIFNet | OnnxModel, a: np.ndarray, b: np.ndarray, precision: str = "fp32",
+def run_network(model: GIFNet | OnnxModel, a: np.ndarray, b: np.ndarray, *, precision: str = "fp32",
                 tile: Tile = None) -> np.ndarray:
     """Two (H, W) float planes in [0, 1] -> the fused (H, W) float32 plane, computed tile by tile within the memory
     budget (see `gifnet.tiling`). precision: "fp32" (matches the reference model) or "bf16" (faster on CPUs with AMX
@@ -103,7 +103,7 @@ def run_network(model: GIFNet | OnnxModel, a: np.ndarray, b: np.ndarray, precisi
     if isinstance(model, OnnxModel):
         return model.run(a, b, precision=precision, tile=tile)
     h, w = a.shape
-    plan = check_memory(h, w, precision, tile)
+    plan = check_memory(h, w, precision=precision, tile=tile)
     log.debug("%dx%d %s: tiles of %d px, keeping %s, ~%.2f GB", w, h, precision, plan.tile, plan.keep or "nothing",
               plan.bytes / 2**30)
     return infer(model, a, b, precision=precision, plan=plan)
@@ -154,7 +154,7 @@ def compose(y: np.ndarray, colour_sources: Sequence[np.ndarray]) -> np.ndarray:
     return ycbcr_to_rgb(y, cb, cr)
 
 
-def fuse(a: ImageLike, b: ImageLike, task: str = "auto", model: GIFNet | str | None = None,
+def fuse(a: ImageLike, b: ImageLike, *, task: str = "auto", model: GIFNet | str | None = None,
          resize: bool = False, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
     """Fuse two registered images of one scene. `a`, `b` go in the task's slots (see TASKS: e.g. ivif = infrared,
     visible; medical = PET/SPECT, MRI). `model` is a GIFNet or any source `load_model` accepts (default weights if
@@ -167,7 +167,7 @@ def fuse(a: ImageLike, b: ImageLike, task: str = "auto", model: GIFNet | str | N
     return to_dtype(compose(y, _colour_sources(t, pa, pb)), bits)
 
 
-def enhance(img: ImageLike, model: GIFNet | str | None = None, precision: str = "fp32",
+def enhance(img: ImageLike, *, model: GIFNet | str | None = None, precision: str = "fp32",
             tile: Tile = None) -> np.ndarray:
     """Single-image enhancement: the image in both slots (more contrast and detail), its own colour kept."""
     check_precision(precision)
@@ -190,10 +190,11 @@ def match_histogram(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape)
 
 
-def reassemble_band(fused: np.ndarray, band: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+def reassemble_band(fused: np.ndarray, band: np.ndarray, *, sigma: float = 2.0) -> np.ndarray:
     """The release's post-processing of one fused band, in Python: split the fused band into a Gaussian-blurred base
     and a detail layer (fused - base), give the base the histogram of the original multispectral band (spectral
-    fidelity), add the detail back (the PAN's spatial detail). `sigma` is ours: REFERENCE.md does not give the release's."""
+    fidelity), add the detail back (the PAN's spatial detail). `sigma` is our choice (the release's
+    value is not known to us)."""
     base = gaussian_blur(fused, sigma)
     return np.clip(match_histogram(base, band) + (fused - base), 0, 1).astype(np.float32)
 
@@ -218,7 +219,7 @@ def read_bands(ms: ImageLike | Sequence[ImageLike], *, max_bytes: int | None = N
 
 
 def fuse_multispectral(ms: ImageLike | Sequence[ImageLike], pan: ImageLike,
-                       model: GIFNet | str | None = None, resize: bool = False,
+                       *, model: GIFNet | str | None = None, resize: bool = False,
                        sigma: float = 2.0, precision: str = "fp32", tile: Tile = None) -> np.ndarray:
     """Pansharpen: fuse every band of a multispectral image (a multi-band TIFF/array or a list of single bands) with
     the panchromatic image (band in slot a, PAN in slot b), reassemble each band (`reassemble_band`) and stack them.
@@ -235,5 +236,5 @@ def fuse_multispectral(ms: ImageLike | Sequence[ImageLike], pan: ImageLike,
                 raise GifnetError(f"band {i + 1} is {band.shape[1]}x{band.shape[0]} but PAN is {p.shape[1]}x"
                                   f"{p.shape[0]}; pass resize=True (CLI: --resize) to upsample the bands to PAN")
             band = resize_image(band, p.shape)
-        out.append(reassemble_band(run_network(net, band, p, precision=precision, tile=tile), band, sigma))
+        out.append(reassemble_band(run_network(net, band, p, precision=precision, tile=tile), band, sigma=sigma))
     return to_dtype(np.stack(out, axis=-1), output_bits(bits, pan_bits))

@@ -453,7 +453,7 @@ class Plan:
 
 
 def infer(model: GIFNet, a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor,
-          precision: str = "fp32", tile: Tile = None, plan: Plan | None = None) -> np.ndarray:
+          *, precision: str = "fp32", tile: Tile = None, plan: Plan | None = None) -> np.ndarray:
     """Fuse two (H, W) float planes in [0, 1] (slot a, slot b) -> the (H, W) float32 network output.
     `tile`: None/"auto" (from available memory, see `make_plan`), "full" (one tile), or a side in pixels."""
     dtype = check_precision(precision)
@@ -464,7 +464,7 @@ def infer(model: GIFNet, a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Ten
     if min(h, w) < model.config.min_size:
         n = model.config.min_size
         raise GifnetError(f"image is {w}x{h} pixels; GIFNet needs at least {n}x{n}; upscale it first")
-    plan = plan or make_plan(h, w, precision, tile)
+    plan = plan or make_plan(h, w, precision=precision, tile=tile)
     device = next(model.parameters()).device
     with torch.inference_mode():
         run = Runner(EngineWeights(model, dtype), torch.stack([a, b], dim=-1).to(device, dtype))
@@ -594,7 +594,7 @@ def _tile_area(h: int, w: int, tile: int, keep: tuple[str, ...]) -> tuple[int, i
     return th * tw, (th + 2 * halo) * (tw + 2 * halo)
 
 
-def estimate(h: int, w: int, precision: str, tile: int, keep: tuple[str, ...], workers: int = 1) -> int:
+def estimate(h: int, w: int, precision: str, tile: int, keep: tuple[str, ...], *, workers: int = 1) -> int:
     """Estimated peak working memory (bytes) of `infer` on an h x w image with this plan: the activations of the
     tiles in flight, the kept passes' full-frame outputs, and the input/output planes."""
     esize = torch.finfo(check_precision(precision)).bits // 8
@@ -616,7 +616,7 @@ def cost(h: int, w: int, plan: Plan, threads: int) -> float:
     return RECOMPUTE[len(plan.keep)] * grown / inner * (ONE_WORKER if plan.workers < min(threads, 2) else 1.0)
 
 
-def make_plan(h: int, w: int, precision: str = "fp32", tile: Tile = None, budget: int | None = None,
+def make_plan(h: int, w: int, *, precision: str = "fp32", tile: Tile = None, budget: int | None = None,
               threads: int | None = None) -> Plan:
     """Choose tiles and what to keep for an h x w image: the cheapest plan (`cost`) whose estimated memory stays
     within `budget` bytes (None: unlimited). tile: None/"auto" (one tile for small images, else tiles of
@@ -638,7 +638,7 @@ def make_plan(h: int, w: int, precision: str = "fp32", tile: Tile = None, budget
         if side < 8:
             raise GifnetError(f"tile must be 'auto', 'full' or a side of at least 8 pixels, got {tile!r}")
         sides = [min(-(-side // 8) * 8, -(-full // 8) * 8)]
-    plans = [Plan(s, k, estimate(h, w, precision, s, k, n), n) for s in sides for k in KEEP_OPTIONS
+    plans = [Plan(s, k, estimate(h, w, precision, s, k, workers=n), n) for s in sides for k in KEEP_OPTIONS
              for n in sorted({threads, 1}, reverse=True)
              if not (tile in (None, "auto") and s > DEFAULT_TILE and k)]     # big tiles only pay when nothing is kept
     fitting = [p for p in plans if budget is None or p.bytes <= budget]

@@ -219,7 +219,7 @@ class TaskLoss(nn.Module):
             fusion = intensity_loss(out.float(), batch["ir"], vis, *weights)
         else:
             fusion = mse_per_sample(out.float(), vis).mean()
-        rec_loss = reconstruction_loss(rec, vis, self.ssim_variant)
+        rec_loss = reconstruction_loss(rec, vis, variant=self.ssim_variant)
         return fusion + rec_loss, fusion, rec_loss
 
 

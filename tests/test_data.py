@@ -41,7 +41,7 @@ def test_kernels_are_normalised():
 @pytest.mark.parametrize("feather", [0.0, 1.5])
 def test_masks_are_complementary_and_sharp_is_recoverable(feather):
     sharp = texture(96, 80, 1)
-    s = synthesize_multifocus(sharp, 7, FocusConfig(feather=feather))
+    s = synthesize_multifocus(sharp, rng=7, config=FocusConfig(feather=feather))
     assert s.near.shape == s.far.shape == s.mask.shape == sharp.shape
     assert s.mask.min() == 0 and s.mask.max() == 1
     near_focus, far_focus = s.mask == 1, s.mask == 0
@@ -68,8 +68,8 @@ def test_masks_are_complementary_and_sharp_is_recoverable(feather):
 
 def test_synthesis_is_seeded():
     sharp = texture(64, 64, 2)
-    a, b = synthesize_multifocus(sharp, 3), synthesize_multifocus(sharp, 3)
-    c = synthesize_multifocus(sharp, 4)
+    a, b = synthesize_multifocus(sharp, rng=3), synthesize_multifocus(sharp, rng=3)
+    c = synthesize_multifocus(sharp, rng=4)
     assert np.array_equal(a.near, b.near) and np.array_equal(a.mask, b.mask)
     assert not np.array_equal(a.mask, c.mask)
 

@@ -62,11 +62,11 @@ def test_release_ms_ssim_is_the_documented_product():
 @pytest.mark.parametrize("variant,size", [("release", 32), ("release", 64), ("standard", 176)])
 def test_ms_ssim_identity_symmetry_bounds(variant, size):
     x, y = textured(3, size, 5), textured(3, size, 6)
-    assert torch.allclose(multiscale_ssim(x, x, variant), torch.ones(3), atol=1e-5)
-    a, b = multiscale_ssim(x, y, variant), multiscale_ssim(y, x, variant)
+    assert torch.allclose(multiscale_ssim(x, x, variant=variant), torch.ones(3), atol=1e-5)
+    a, b = multiscale_ssim(x, y, variant=variant), multiscale_ssim(y, x, variant=variant)
     assert torch.allclose(a, b, atol=1e-6)
     assert ((a >= 0) & (a <= 1)).all() and (a < 0.99).all()
-    anti = multiscale_ssim(x, 1 - x, variant)          # anti-correlated structure: still inside [0, 1]
+    anti = multiscale_ssim(x, 1 - x, variant=variant)          # anti-correlated structure: still inside [0, 1]
     assert ((anti >= 0) & (anti <= 1)).all() and (anti < a.max()).all()
 
 
@@ -87,13 +87,13 @@ def test_ms_ssim_gradient_is_finite():
 
 def test_ms_ssim_rejects_bad_input():
     with pytest.raises(GifnetError, match="176"):
-        multiscale_ssim(textured(1, 128), textured(1, 128), "standard")
+        multiscale_ssim(textured(1, 128), textured(1, 128), variant="standard")
     with pytest.raises(GifnetError, match="16x16"):
         multiscale_ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
     with pytest.raises(GifnetError, match="one shape"):
         multiscale_ssim(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 33))
     with pytest.raises(GifnetError, match="variant"):
-        multiscale_ssim(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32), "fancy")
+        multiscale_ssim(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32), variant="fancy")
 
 
 # --------------------------------------------------------------------------------------------- information weights
@@ -101,10 +101,10 @@ def test_ms_ssim_rejects_bad_input():
 @pytest.mark.parametrize("per_sample", [False, True])
 def test_weights_sum_to_one_and_swap(source, per_sample):
     a, b = textured(3, 32, 10), blurred(textured(3, 32, 11))
-    wa, wb = information_weights(a, b, source, per_sample)
+    wa, wb = information_weights(a, b, source, per_sample=per_sample)
     assert wa.shape == wb.shape == (3,)
     assert torch.allclose(wa + wb, torch.ones(3), atol=1e-6)
-    ba, bb = information_weights(b, a, source, per_sample)
+    ba, bb = information_weights(b, a, source, per_sample=per_sample)
     assert torch.allclose(wa, bb, atol=1e-6) and torch.allclose(wb, ba, atol=1e-6)
     if not per_sample:
         assert torch.all(wa == wa[0])

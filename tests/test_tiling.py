@@ -91,12 +91,12 @@ def test_plans_respect_the_budget():
     assert leanest.keep == () and leanest.workers == 1 and leanest.bytes == min(
         estimate(1080, 1920, "fp32", s, ()) for s in (32, 64, 128))
     assert make_plan(1080, 1920, threads=1).workers == 1
-    assert make_plan(1080, 1920, "bf16").bytes < make_plan(1080, 1920, "fp32").bytes
+    assert make_plan(1080, 1920, precision="bf16").bytes < make_plan(1080, 1920, precision="fp32").bytes
     for bad in (0, 7, "big", -16):
         with pytest.raises(GifnetError, match="tile"):
             make_plan(64, 64, tile=bad)
     with pytest.raises(GifnetError, match="precision"):
-        make_plan(64, 64, "fp16")
+        make_plan(64, 64, precision="fp16")
 
 
 # --------------------------------------------------------------------------------------------------------- exactness
@@ -197,10 +197,10 @@ def test_bf16_is_close_to_fp32(official, shared):
     for case in ("ivif_llvip_crop", "medical_pet_mri"):
         a, b, _ = parity_case(shared, case)
         fp32 = infer(official, a, b, tile=128)
-        bf16 = infer(official, a, b, "bf16", tile=128)
+        bf16 = infer(official, a, b, precision="bf16", tile=128)
         psnr = 10 * np.log10(1 / np.mean((bf16 - fp32) ** 2))
         assert psnr >= 45, f"{case}: bf16 PSNR {psnr:.1f} dB"
-        assert grey_levels(infer(official, a, b, "bf16", tile="full"), bf16) <= 1.0
+        assert grey_levels(infer(official, a, b, precision="bf16", tile="full"), bf16) <= 1.0
 
 
 def test_bad_inputs(official):
