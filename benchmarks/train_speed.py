@@ -45,13 +45,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def matmul_gflops(dtype: torch.dtype, repeats: int = 5, n: int = 2048) -> list[float]:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_gflops(dtype: torch.dtype, repeats: int = 5, n: int = 2048, device: str = "cpu") -> list[float]:
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     a @ b
+    sync()
     rates = []
     for _ in range(repeats):
         t = time.perf_counter()
         a @ b
+        sync()
         rates.append(2 * n ** 3 / (time.perf_counter() - t) / 1e9)
     return rates
 
@@ -74,10 +77,12 @@ def main() -> None:
     ap.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
     ap.add_argument("--channels-last", nargs="+", type=int, default=[1], help="1 (the default layout) and/or 0")
     ap.add_argument("--steps", type=int, default=4, help="timed steps after one warm-up step")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: the matmul yardstick runs there too")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     data = synthetic_folder(tmp / "data", max(args.crop) + 16)
-    print(f"{datetime.datetime.now().isoformat(timespec='minutes')}, {cpu_model()}, {os.cpu_count()} CPUs, "
+    gpu = f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else ""
+    print(f"{datetime.datetime.now().isoformat(timespec='minutes')}, {cpu_model()}, {os.cpu_count()} CPUs{gpu}, "
           f"torch {torch.__version__}, load average at start {os.getloadavg()[0]:.2f}")
     print("| crop | batch | threads | precision | channels-last | s/batch (median) | eff. GFLOP/s | fp32 matmul "
           "GFLOP/s | x fp32 matmul | bf16 matmul GFLOP/s | data s/batch |")
@@ -85,20 +90,20 @@ def main() -> None:
     settings = itertools.product(args.crop, args.batch, args.threads, args.precision, args.channels_last)
     for i, (crop, batch, threads, prec, cl) in enumerate(settings):
         cfg = TrainConfig(data=str(data), out=str(tmp / f"run{i}"), crop=crop, batch=batch, threads=threads,
-                          precision=prec, channels_last=bool(cl), device="cpu")
+                          precision=prec, channels_last=bool(cl), device=args.device)
         tr = Trainer(cfg)
         t = time.perf_counter()
         b = tr.stream.batch(0, batch)
         data_s = time.perf_counter() - t
         tr.train_step(b)                                   # warm-up
-        ref = matmul_gflops(torch.float32)
+        ref = matmul_gflops(torch.float32, device=args.device)
         times = []
         for _ in range(args.steps):
             t = time.perf_counter()
             tr.train_step(b)
             times.append(time.perf_counter() - t)
-        ref += matmul_gflops(torch.float32)
-        bf16 = statistics.median(matmul_gflops(torch.bfloat16))
+        ref += matmul_gflops(torch.float32, device=args.device)
+        bf16 = statistics.median(matmul_gflops(torch.bfloat16, device=args.device))
         fp32 = statistics.median(ref)
         best = min(times)
         eff = FLOP_PER_PIXEL * crop * crop * batch / best / 1e9

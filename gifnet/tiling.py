@@ -34,6 +34,7 @@ workers from a memory budget and a cost model.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -466,9 +467,21 @@ def infer(model: GIFNet, a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Ten
         raise GifnetError(f"image is {w}x{h} pixels; GIFNet needs at least {n}x{n}; upscale it first")
     plan = plan or make_plan(h, w, precision=precision, tile=tile)
     device = next(model.parameters()).device
-    with torch.inference_mode():
+    with torch.inference_mode(), _true_fp32(device.type == "cuda" and dtype == torch.float32):
         run = Runner(EngineWeights(model, dtype), torch.stack([a, b], dim=-1).to(device, dtype))
         return _run(run, plan).cpu().numpy()
+
+
+@contextlib.contextmanager
+def _true_fp32(on: bool):
+    """fp32 on a CUDA GPU means fp32: cuDNN's TensorFloat-32 convolutions (on by default in PyTorch, 10-bit
+    mantissas) are switched off while the engine runs, so GPU results match the release like the CPU's."""
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = saved and not on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved
 
 
 def _run(run: Runner, plan: Plan) -> torch.Tensor:
