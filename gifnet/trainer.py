@@ -257,6 +257,9 @@ class Trainer:
         self.layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
+            for p in self.model.parameters():    # 1x1 kernels: the same bytes in either layout; contiguous strides
+                if p.dim() == 4 and p.shape[-2:] == (1, 1):    # match their gradients' (DistributedDataParallel
+                    p.data = p.data.clone(memory_format=torch.contiguous_format)   # warns about mismatches)
         self.trainable = self._freeze(cfg.freeze)
         self.opt = torch.optim.Adam(self.trainable, lr=cfg.lr)
         self.step_loss: nn.Module = TaskLoss(self.model, cfg.ssim_variant, self.autocast)
