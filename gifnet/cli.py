@@ -328,6 +328,9 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, help=f"seed of the initialisation and the data stream (default {d.seed})")
     p.add_argument("--no-flips", dest="flips", action="store_const", const=False,
                    help="no random flips (the release used none)")
+    p.add_argument("--dark", type=float, metavar="P",
+                   help="share of samples whose two crops get black regions (both sources black there, as in medical "
+                        "and night images; RoadScene has none); default 0, the release's data")
     p.add_argument("--weights", choices=("gradient", "densenet"),
                    help="information weights: weight-free gradient energy (default), or DenseNet-121 features as the "
                         "release (downloads timm/densenet121.tv_in1k once)")

@@ -10,7 +10,8 @@ the larger is resampled to the smaller's size.
 
 Every training sample is four aligned grey crops, as in the release:
 
-    ir, vis      a random crop of the pair (same position), optionally flipped
+    ir, vis      a random crop of the pair (same position), optionally flipped, optionally with dark regions
+                 (`DataConfig.dark`, `darken`: both crops blacked out in the same smooth random regions)
     near, far    two synthetic defocused versions of the *visible* crop (`synthesize_multifocus`); `vis` is their
                  all-in-focus ground truth
 
@@ -206,11 +207,24 @@ class PairedFolder:
 
 
 # ------------------------------------------------------------------------------------------------- the sample stream
+# Dark regions: the mask that blacks out part of both sources (`DataConfig.dark`). Large smooth blobs, soft edges.
+DARK_MASK = FocusConfig(grid=(2, 4), coverage=(0.35, 0.8), feather=3.0)
+
+
 @dataclass
 class DataConfig:
     crop: int = 128
     flips: bool = True            # random horizontal and vertical flips (the release used none)
     multifocus: FocusConfig = field(default_factory=FocusConfig)
+    dark: float = 0.0             # probability of blacking out smooth random regions of both crops (see `darken`)
+
+
+def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Both crops times one smooth random mask (`DARK_MASK`: 35-80 % kept, exactly 0 elsewhere, soft edges): regions
+    black in both sources, as the backgrounds of medical scans and of night scenes are. RoadScene has no pixel that is
+    dark in both of its sources, and a network trained on it alone renders black backgrounds mid-grey."""
+    mask = random_focus_mask(a.shape, rng, DARK_MASK)
+    return (a * mask).astype(np.float32), (b * mask).astype(np.float32)
 
 
 class TrainingStream:
@@ -235,6 +249,8 @@ class TrainingStream:
                 a, b = a[:, ::-1], b[:, ::-1]
             if rng.random() < 0.5:
                 a, b = a[::-1], b[::-1]
+        if self.cfg.dark and rng.random() < self.cfg.dark:    # no draw at all when off: streams stay as they were
+            a, b = darken(np.ascontiguousarray(a), np.ascontiguousarray(b), rng)
         focus = synthesize_multifocus(np.ascontiguousarray(b), rng=rng, config=self.cfg.multifocus)
         return {"ir": np.ascontiguousarray(a), "vis": focus.sharp, "near": focus.near, "far": focus.far,
                 "mask": focus.mask}

@@ -81,6 +81,8 @@ class TrainConfig:
     per_sample_weights: bool = False    # release: one (w_ir, w_vis) pair per batch
     ssim_variant: str = "release"       # MS-SSIM of the reconstruction loss: "release" or "standard"
     multifocus: FocusConfig = field(default_factory=FocusConfig)   # how near/far pairs are synthesised
+    dark: float = 0.0                   # share of samples with regions black in both sources (gifnet.data.darken);
+                                        # 0: the release's data
     init: str | None = None             # start from these weights (fine-tuning)
     freeze: tuple[str, ...] = ()        # parameter-name prefixes to keep fixed, e.g. ("encoder.", "reconstruction.")
     grad_clip: float | None = None      # max gradient norm (None: off, as the release)
@@ -128,6 +130,8 @@ class TrainConfig:
             raise GifnetError(f"crop must be at least 16 pixels (MS-SSIM uses 5 scales), got {self.crop}", param="crop")
         if self.lr <= 0:
             raise GifnetError(f"lr must be positive, got {self.lr}", param="lr")
+        if not 0 <= self.dark <= 1:
+            raise GifnetError(f"dark is a probability, between 0 and 1, got {self.dark}", param="dark")
         if self.schedule not in ("constant", "cosine"):
             raise GifnetError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}", param="schedule")
         if not self.data:
@@ -272,7 +276,7 @@ class Trainer:
             self.info.to(self.device)
 
         self.train_set = PairedFolder(cfg.data, min_size=cfg.crop)
-        self.stream = TrainingStream(self.train_set, DataConfig(cfg.crop, cfg.flips, cfg.multifocus), cfg.seed)
+        self.stream = TrainingStream(self.train_set, DataConfig(cfg.crop, cfg.flips, cfg.multifocus, cfg.dark), cfg.seed)
         self.val_set = (ValidationSet.from_folder(cfg.val_data, pairs=cfg.val_images, crop=cfg.val_crop)
                         if cfg.val_data and self.dist.main else None)
         self.reference_scores: dict[str, float] | None = None     # val_reference's scores, computed once

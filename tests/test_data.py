@@ -146,6 +146,34 @@ def test_stream_is_deterministic_and_aligned(tmp_path):
     assert b["ir"].shape == (2, 1, 32, 32) and np.array_equal(b["far"][1, 0].numpy(), stream.sample(5)["far"])
 
 
+def test_dark_regions_black_out_both_sources_alike(tmp_path):
+    """`dark`: some samples get regions black in both crops (one mask for both, exactly 0 there, untouched where the
+    mask is 1); the multi-focus pair follows the darkened visible; dark=0 leaves the stream exactly as it was."""
+    rng = np.random.default_rng(0)
+    for sub in ("ir", "vis"):                                        # no black pixel in the sources
+        (tmp_path / sub).mkdir()
+        for name in "abcd":
+            Image.fromarray(rng.integers(50, 256, (80, 90), dtype=np.uint8)).save(tmp_path / sub / f"{name}.png")
+    folder = PairedFolder(tmp_path, min_size=64)
+    plain = TrainingStream(folder, DataConfig(crop=64), seed=3)
+    off = TrainingStream(folder, DataConfig(crop=64, dark=0.0), seed=3)
+    always = TrainingStream(folder, DataConfig(crop=64, dark=1.0), seed=3)
+    half = TrainingStream(folder, DataConfig(crop=64, dark=0.5), seed=3)
+    darkened = 0
+    for k in range(12):
+        p, d = plain.sample(k), always.sample(k)
+        assert all(np.array_equal(p[key], off.sample(k)[key]) for key in p)
+        black = (d["ir"] == 0) & (d["vis"] == 0)
+        assert black.any() and not (p["ir"] == 0).any()
+        assert np.array_equal(d["ir"] == 0, d["vis"] == 0)          # the same regions in both
+        kept = d["ir"] == p["ir"]
+        assert kept.any() and np.array_equal(d["vis"][kept], p["vis"][kept])   # one mask: 1 there in both
+        assert (d["near"][black] < 0.5 * p["near"][black]).mean() > 0.9    # blur reaches a little way in only
+        darkened += bool(((half.sample(k)["ir"] == 0)).any())
+    assert 0 < darkened < 12
+    assert np.array_equal(always.sample(5)["far"], always.sample(5)["far"])   # still deterministic
+
+
 def test_every_image_is_visited_once_per_epoch(tmp_path):
     write_pairs(tmp_path, names=tuple("abcde"), same=True, size=(32, 32))
     folder = PairedFolder(tmp_path, min_size=32)
