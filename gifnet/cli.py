@@ -331,6 +331,10 @@ def _add_train(sub) -> None:
     p.add_argument("--dark", type=float, metavar="P",
                    help="share of samples whose two crops get black regions (both sources black there, as in medical "
                         "and night images; RoadScene has none); default 0, the release's data")
+    p.add_argument("--restore", type=float, metavar="P",
+                   help="share of multi-focus samples whose two inputs are also mildly blurred and flattened "
+                        "everywhere, so the network learns to restore detail and contrast (gifnet.data.degrade); "
+                        "default 0, the release's data")
     p.add_argument("--weights", choices=("gradient", "densenet"),
                    help="information weights: weight-free gradient energy (default), or DenseNet-121 features as the "
                         "release (downloads timm/densenet121.tv_in1k once)")

@@ -13,7 +13,8 @@ Every training sample is four aligned grey crops, as in the release:
     ir, vis      a random crop of the pair (same position), optionally flipped, optionally with dark regions
                  (`DataConfig.dark`, `darken`: both crops blacked out in the same smooth random regions)
     near, far    two synthetic defocused versions of the *visible* crop (`synthesize_multifocus`); `vis` is their
-                 all-in-focus ground truth
+                 all-in-focus ground truth; optionally both also mildly blurred and flattened everywhere
+                 (`DataConfig.restore`, `degrade`), so that the ground truth is sharper than either input
 
 Reproducibility. Sample k of the stream (k = step * batch + j) is fully determined by (seed, k): the image comes from a
 per-epoch permutation seeded with (seed, epoch) and the crop, flips, mask and blur kernels from a generator seeded with
@@ -217,6 +218,7 @@ class DataConfig:
     flips: bool = True            # random horizontal and vertical flips (the release used none)
     multifocus: FocusConfig = field(default_factory=FocusConfig)
     dark: float = 0.0             # probability of blacking out smooth random regions of both crops (see `darken`)
+    restore: float = 0.0          # probability of degrading both multi-focus inputs everywhere (see `degrade`)
 
 
 def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -225,6 +227,23 @@ def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.n
     dark in both of its sources, and a network trained on it alone renders black backgrounds mid-grey."""
     mask = random_focus_mask(a.shape, rng, DARK_MASK)
     return (a * mask).astype(np.float32), (b * mask).astype(np.float32)
+
+
+# Restoration: the range of the mild degradation applied to both multi-focus inputs (`DataConfig.restore`).
+RESTORE_BLUR = (0.5, 1.5)         # Gaussian sigma in pixels, the same for both inputs
+RESTORE_CONTRAST = (0.7, 1.0)     # contrast kept about the crop's mean, the same for both inputs
+
+
+def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Both multi-focus inputs blurred by one Gaussian (sigma from `RESTORE_BLUR`) and their contrast about the sharp
+    crop's mean scaled by one factor (from `RESTORE_CONTRAST`). The ground truth stays the sharp crop, so the MFIF step
+    learns to restore detail and contrast that neither input has: the enhancement the authors' checkpoint applies
+    (given one sharp image in both slots it doubles the spatial frequency and raises the contrast by a quarter), which
+    the release's objective alone, a copy of the sharp regions, does not teach."""
+    k = gaussian_kernel(rng.uniform(*RESTORE_BLUR))
+    gain, mean = rng.uniform(*RESTORE_CONTRAST), float(sharp.mean())
+    return tuple((mean + gain * (convolve(x, k) - mean)).astype(np.float32) for x in (near, far))
 
 
 class TrainingStream:
@@ -252,8 +271,10 @@ class TrainingStream:
         if self.cfg.dark and rng.random() < self.cfg.dark:    # no draw at all when off: streams stay as they were
             a, b = darken(np.ascontiguousarray(a), np.ascontiguousarray(b), rng)
         focus = synthesize_multifocus(np.ascontiguousarray(b), rng=rng, config=self.cfg.multifocus)
-        return {"ir": np.ascontiguousarray(a), "vis": focus.sharp, "near": focus.near, "far": focus.far,
-                "mask": focus.mask}
+        near, far = focus.near, focus.far
+        if self.cfg.restore and rng.random() < self.cfg.restore:  # no draw when off, as for dark
+            near, far = degrade(near, far, focus.sharp, rng)
+        return {"ir": np.ascontiguousarray(a), "vis": focus.sharp, "near": near, "far": far, "mask": focus.mask}
 
     def batch(self, start: int, size: int) -> dict[str, torch.Tensor]:
         """Samples start .. start+size-1 stacked as `(size, 1, crop, crop)` tensors."""

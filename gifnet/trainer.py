@@ -83,6 +83,8 @@ class TrainConfig:
     multifocus: FocusConfig = field(default_factory=FocusConfig)   # how near/far pairs are synthesised
     dark: float = 0.0                   # share of samples with regions black in both sources (gifnet.data.darken);
                                         # 0: the release's data
+    restore: float = 0.0                # share of multi-focus samples whose two inputs are also mildly blurred and
+                                        # flattened everywhere (gifnet.data.degrade); 0: the release's data
     init: str | None = None             # start from these weights (fine-tuning)
     freeze: tuple[str, ...] = ()        # parameter-name prefixes to keep fixed, e.g. ("encoder.", "reconstruction.")
     grad_clip: float | None = None      # max gradient norm (None: off, as the release)
@@ -132,6 +134,8 @@ class TrainConfig:
             raise GifnetError(f"lr must be positive, got {self.lr}", param="lr")
         if not 0 <= self.dark <= 1:
             raise GifnetError(f"dark is a probability, between 0 and 1, got {self.dark}", param="dark")
+        if not 0 <= self.restore <= 1:
+            raise GifnetError(f"restore is a probability, between 0 and 1, got {self.restore}", param="restore")
         if self.schedule not in ("constant", "cosine"):
             raise GifnetError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}", param="schedule")
         if not self.data:
@@ -276,7 +280,7 @@ class Trainer:
             self.info.to(self.device)
 
         self.train_set = PairedFolder(cfg.data, min_size=cfg.crop)
-        self.stream = TrainingStream(self.train_set, DataConfig(cfg.crop, cfg.flips, cfg.multifocus, cfg.dark), cfg.seed)
+        self.stream = TrainingStream(self.train_set, DataConfig(cfg.crop, cfg.flips, cfg.multifocus, cfg.dark, cfg.restore), cfg.seed)
         self.val_set = (ValidationSet.from_folder(cfg.val_data, pairs=cfg.val_images, crop=cfg.val_crop)
                         if cfg.val_data and self.dist.main else None)
         self.reference_scores: dict[str, float] | None = None     # val_reference's scores, computed once

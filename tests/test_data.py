@@ -174,6 +174,34 @@ def test_dark_regions_black_out_both_sources_alike(tmp_path):
     assert np.array_equal(always.sample(5)["far"], always.sample(5)["far"])   # still deterministic
 
 
+def test_restore_degrades_both_inputs_but_not_the_ground_truth(tmp_path):
+    """`restore`: some samples' near and far are blurred and flattened everywhere, alike; the ground truth (`vis`), the
+    infrared crop and the focus mask stay as they were, so the target is sharper and more contrasted than either
+    input; restore=0 leaves the stream exactly as it was."""
+    write_pairs(tmp_path, names=tuple("abcd"), size=(80, 90))
+    folder = PairedFolder(tmp_path, min_size=64)
+    plain = TrainingStream(folder, DataConfig(crop=64), seed=3)
+    off = TrainingStream(folder, DataConfig(crop=64, restore=0.0), seed=3)
+    always = TrainingStream(folder, DataConfig(crop=64, restore=1.0), seed=3)
+    half = TrainingStream(folder, DataConfig(crop=64, restore=0.5), seed=3)
+
+    def detail(x):                                                   # mean squared difference of neighbours
+        return float(np.mean(np.diff(x, axis=1) ** 2) + np.mean(np.diff(x, axis=0) ** 2))
+
+    degraded = 0
+    for k in range(12):
+        p, r = plain.sample(k), always.sample(k)
+        assert all(np.array_equal(p[key], off.sample(k)[key]) for key in p)
+        assert all(np.array_equal(p[key], r[key]) for key in ("ir", "vis", "mask"))
+        for key in ("near", "far"):
+            assert detail(r[key]) < 0.8 * detail(p[key]) and r[key].std() < p[key].std()
+            assert abs(r[key].mean() - p[key].mean()) < 0.02           # flattened about the mean, not darkened
+        h = half.sample(k)
+        degraded += not np.array_equal(h["near"], p["near"])
+    assert 0 < degraded < 12
+    assert np.array_equal(always.sample(5)["far"], always.sample(5)["far"])   # still deterministic
+
+
 def test_every_image_is_visited_once_per_epoch(tmp_path):
     write_pairs(tmp_path, names=tuple("abcde"), same=True, size=(32, 32))
     folder = PairedFolder(tmp_path, min_size=32)

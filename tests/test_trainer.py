@@ -164,7 +164,9 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                         "CUDA|lr must be positive"),
                                        (dict(precision="fp16") if not torch.cuda.is_available() else dict(lr=0),
                                         "fp16|lr must be positive"),
-                                       (dict(crop=64), "smaller than the 64x64 crop")])
+                                       (dict(crop=64), "smaller than the 64x64 crop"),
+                                       (dict(dark=1.5), "dark is a probability"),
+                                       (dict(restore=-0.1), "restore is a probability")])
 def test_bad_settings(data, tmp_path, bad, match):
     with pytest.raises(GifnetError, match=match):
         Trainer(config(data, tmp_path / "run", **bad))
