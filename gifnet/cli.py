@@ -335,6 +335,11 @@ def _add_train(sub) -> None:
                    help="share of multi-focus samples whose two inputs are also mildly blurred and flattened "
                         "everywhere, so the network learns to restore detail and contrast (gifnet.data.degrade); "
                         "default 0, the release's data")
+    for name, what in (("blur", "Gaussian blur sigma in pixels (default 0.5 1.5)"),
+                       ("contrast", "contrast kept (default 0.7 1.0)"),
+                       ("noise", "noise std in grey levels / 255 (default 0 0: none)")):
+        p.add_argument(f"--restore-{name}", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                       help=f"--restore's range of the {what}; gifnet.data.RestoreConfig")
     p.add_argument("--weights", choices=("gradient", "densenet"),
                    help="information weights: weight-free gradient energy (default), or DenseNet-121 features as the "
                         "release (downloads timm/densenet121.tv_in1k once)")
@@ -374,12 +379,17 @@ def _run_train(args) -> int:
     """`gifnet train`: Ctrl-C, SIGTERM and SIGHUP write a checkpoint before the command exits (see `main`)."""
     import dataclasses
 
+    from .data import RestoreConfig
     from .trainer import TrainConfig, Trainer
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if "freeze" in given:
         given["freeze"] = tuple(given["freeze"])
+    ranges = {k: tuple(getattr(args, f"restore_{k}")) for k in ("blur", "contrast", "noise")
+              if getattr(args, f"restore_{k}", None) is not None}
+    if ranges:
+        given["degradation"] = dataclasses.replace(RestoreConfig(), **ranges)
     if args.resume:
         trainer = Trainer.resume(given.pop("out"), **given)
     else:

@@ -213,12 +213,21 @@ DARK_MASK = FocusConfig(grid=(2, 4), coverage=(0.35, 0.8), feather=3.0)
 
 
 @dataclass
+class RestoreConfig:
+    """How `degrade` spoils both multi-focus inputs of a sample (`DataConfig.restore`): one draw of each per sample."""
+    blur: tuple[float, float] = (0.5, 1.5)        # Gaussian sigma in pixels, the same for both inputs
+    contrast: tuple[float, float] = (0.7, 1.0)    # contrast kept about the sharp crop's mean, the same for both
+    noise: tuple[float, float] = (0.0, 0.0)       # std of white Gaussian noise (grey levels / 255), its own per input
+
+
+@dataclass
 class DataConfig:
     crop: int = 128
     flips: bool = True            # random horizontal and vertical flips (the release used none)
     multifocus: FocusConfig = field(default_factory=FocusConfig)
     dark: float = 0.0             # probability of blacking out smooth random regions of both crops (see `darken`)
     restore: float = 0.0          # probability of degrading both multi-focus inputs everywhere (see `degrade`)
+    degradation: RestoreConfig = field(default_factory=RestoreConfig)   # how, when `restore` draws it
 
 
 def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -229,21 +238,22 @@ def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.n
     return (a * mask).astype(np.float32), (b * mask).astype(np.float32)
 
 
-# Restoration: the range of the mild degradation applied to both multi-focus inputs (`DataConfig.restore`).
-RESTORE_BLUR = (0.5, 1.5)         # Gaussian sigma in pixels, the same for both inputs
-RESTORE_CONTRAST = (0.7, 1.0)     # contrast kept about the crop's mean, the same for both inputs
-
-
-def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Both multi-focus inputs blurred by one Gaussian (sigma from `RESTORE_BLUR`) and their contrast about the sharp
-    crop's mean scaled by one factor (from `RESTORE_CONTRAST`). The ground truth stays the sharp crop, so the MFIF step
-    learns to restore detail and contrast that neither input has: the enhancement the authors' checkpoint applies
-    (given one sharp image in both slots it doubles the spatial frequency and raises the contrast by a quarter), which
-    the release's objective alone, a copy of the sharp regions, does not teach."""
-    k = gaussian_kernel(rng.uniform(*RESTORE_BLUR))
-    gain, mean = rng.uniform(*RESTORE_CONTRAST), float(sharp.mean())
-    return tuple((mean + gain * (convolve(x, k) - mean)).astype(np.float32) for x in (near, far))
+def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random.Generator,
+            config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Both multi-focus inputs blurred by one Gaussian and their contrast about the sharp crop's mean scaled by one
+    factor, then optionally noisy (independent noise per input, one std), with the ranges of `config`. The ground truth
+    stays the sharp crop, so the MFIF step learns to restore detail and contrast that neither input has: the
+    enhancement the authors' checkpoint applies (given one sharp image in both slots it doubles the spatial frequency
+    and raises the contrast by a quarter), which the release's objective alone, a copy of the sharp regions, does not
+    teach. Noise makes restoring mean denoising too, so that sensor noise is not sharpened."""
+    cfg = config or RestoreConfig()
+    k = gaussian_kernel(rng.uniform(*cfg.blur))
+    gain, mean = rng.uniform(*cfg.contrast), float(sharp.mean())
+    out = [mean + gain * (convolve(x, k) - mean) for x in (near, far)]
+    if cfg.noise[1] > 0:                           # no draw when off: streams stay as they were
+        std = rng.uniform(*cfg.noise)
+        out = [x + std * rng.standard_normal(x.shape) for x in out]
+    return tuple(x.astype(np.float32) for x in out)
 
 
 class TrainingStream:
@@ -273,7 +283,7 @@ class TrainingStream:
         focus = synthesize_multifocus(np.ascontiguousarray(b), rng=rng, config=self.cfg.multifocus)
         near, far = focus.near, focus.far
         if self.cfg.restore and rng.random() < self.cfg.restore:  # no draw when off, as for dark
-            near, far = degrade(near, far, focus.sharp, rng)
+            near, far = degrade(near, far, focus.sharp, rng, self.cfg.degradation)
         return {"ir": np.ascontiguousarray(a), "vis": focus.sharp, "near": near, "far": far, "mask": focus.mask}
 
     def batch(self, start: int, size: int) -> dict[str, torch.Tensor]:

@@ -50,7 +50,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__, card, checkpoint
-from .data import DataConfig, FocusConfig, PairedFolder, TrainingStream
+from .data import DataConfig, FocusConfig, PairedFolder, RestoreConfig, TrainingStream
 from .errors import GifnetError, Interrupted
 from .files import PathLike, write_text
 from .hub import load_model, save_weights
@@ -85,6 +85,7 @@ class TrainConfig:
                                         # 0: the release's data
     restore: float = 0.0                # share of multi-focus samples whose two inputs are also mildly blurred and
                                         # flattened everywhere (gifnet.data.degrade); 0: the release's data
+    degradation: RestoreConfig = field(default_factory=RestoreConfig)  # how `restore` degrades them
     init: str | None = None             # start from these weights (fine-tuning)
     freeze: tuple[str, ...] = ()        # parameter-name prefixes to keep fixed, e.g. ("encoder.", "reconstruction.")
     grad_clip: float | None = None      # max gradient norm (None: off, as the release)
@@ -119,6 +120,7 @@ class TrainConfig:
         d = dict(d)
         d["multifocus"] = FocusConfig(**{k: tuple(v) if isinstance(v, list) else v
                                          for k, v in d.get("multifocus", {}).items()})
+        d["degradation"] = RestoreConfig(**{k: tuple(v) for k, v in d.get("degradation", {}).items()})
         d["freeze"] = tuple(d.get("freeze", ()))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -136,6 +138,13 @@ class TrainConfig:
             raise GifnetError(f"dark is a probability, between 0 and 1, got {self.dark}", param="dark")
         if not 0 <= self.restore <= 1:
             raise GifnetError(f"restore is a probability, between 0 and 1, got {self.restore}", param="restore")
+        for name, (lo, hi) in vars(self.degradation).items():
+            if not 0 <= lo <= hi or (name == "contrast" and hi > 1):
+                raise GifnetError(f"degradation.{name} must be a range 0 <= low <= high{' <= 1' if name == 'contrast' else ''}"
+                                  f", got ({lo}, {hi})", param=f"degradation.{name}")
+        if self.degradation.blur[0] <= 0:
+            raise GifnetError(f"degradation.blur must be above 0 pixels, got {self.degradation.blur}",
+                              param="degradation.blur")
         if self.schedule not in ("constant", "cosine"):
             raise GifnetError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}", param="schedule")
         if not self.data:
@@ -280,7 +289,8 @@ class Trainer:
             self.info.to(self.device)
 
         self.train_set = PairedFolder(cfg.data, min_size=cfg.crop)
-        self.stream = TrainingStream(self.train_set, DataConfig(cfg.crop, cfg.flips, cfg.multifocus, cfg.dark, cfg.restore), cfg.seed)
+        self.stream = TrainingStream(self.train_set, DataConfig(cfg.crop, cfg.flips, cfg.multifocus, cfg.dark, cfg.restore,
+                                                             cfg.degradation), cfg.seed)
         self.val_set = (ValidationSet.from_folder(cfg.val_data, pairs=cfg.val_images, crop=cfg.val_crop)
                         if cfg.val_data and self.dist.main else None)
         self.reference_scores: dict[str, float] | None = None     # val_reference's scores, computed once

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gifnet.data import (DataConfig, FocusConfig, PairedFolder, TrainingStream, disk_kernel, find_pairs,
+from gifnet.data import (DataConfig, FocusConfig, PairedFolder, RestoreConfig, TrainingStream, disk_kernel, find_pairs,
                          gaussian_kernel, load_pair, preview_multifocus, synthesize_multifocus)
 from gifnet.errors import GifnetError
 
@@ -200,6 +200,22 @@ def test_restore_degrades_both_inputs_but_not_the_ground_truth(tmp_path):
         degraded += not np.array_equal(h["near"], p["near"])
     assert 0 < degraded < 12
     assert np.array_equal(always.sample(5)["far"], always.sample(5)["far"])   # still deterministic
+
+
+def test_restore_noise_is_independent_per_input_and_off_by_default(tmp_path):
+    """`RestoreConfig.noise`: on top of the same blur and contrast draws, each input gets its own white noise of the
+    drawn std; the default (no noise) draws nothing, so streams written before the option stay as they were."""
+    write_pairs(tmp_path, names=tuple("abcd"), size=(80, 90))
+    folder = PairedFolder(tmp_path, min_size=64)
+    clean = TrainingStream(folder, DataConfig(crop=64, restore=1.0), seed=3)
+    noisy = TrainingStream(folder, DataConfig(crop=64, restore=1.0, degradation=RestoreConfig(noise=(0.02, 0.02))),
+                           seed=3)
+    for k in range(4):
+        c, n = clean.sample(k), noisy.sample(k)
+        assert np.array_equal(c["vis"], n["vis"]) and np.array_equal(c["ir"], n["ir"])
+        dn, df = n["near"] - c["near"], n["far"] - c["far"]
+        assert dn.std() == pytest.approx(0.02, rel=0.1) and df.std() == pytest.approx(0.02, rel=0.1)
+        assert abs(np.corrcoef(dn.ravel(), df.ravel())[0, 1]) < 0.1      # independent noise per input
 
 
 def test_every_image_is_visited_once_per_epoch(tmp_path):

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from gifnet import checkpoint
 from gifnet.cli import main
+from gifnet.data import RestoreConfig
 from gifnet.errors import GifnetError
 from gifnet.hub import load_model
 from gifnet.trainer import TrainConfig, Trainer
@@ -166,7 +168,9 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                         "fp16|lr must be positive"),
                                        (dict(crop=64), "smaller than the 64x64 crop"),
                                        (dict(dark=1.5), "dark is a probability"),
-                                       (dict(restore=-0.1), "restore is a probability")])
+                                       (dict(restore=-0.1), "restore is a probability"),
+                                       (dict(degradation=RestoreConfig(contrast=(0.7, 1.2))), "degradation.contrast"),
+                                       (dict(degradation=RestoreConfig(blur=(0.0, 1.0))), "degradation.blur")])
 def test_bad_settings(data, tmp_path, bad, match):
     with pytest.raises(GifnetError, match=match):
         Trainer(config(data, tmp_path / "run", **bad))
@@ -175,9 +179,11 @@ def test_bad_settings(data, tmp_path, bad, match):
 def test_cli(data, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "1", "--crop", "32", "--batch", "2",
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--restore", "0.5", "--restore-noise", "0.01", "0.03"]) == 0
     assert (out / "model.safetensors").is_file()
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "2", "--resume", "--threads", "1"]) == 0
+    saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(out))["config"])     # the ranges survive resume
+    assert saved.restore == 0.5 and saved.degradation == RestoreConfig(noise=(0.01, 0.03))
     assert "steps: 2" in (out / "README.md").read_text()
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
