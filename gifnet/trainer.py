@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -252,12 +253,24 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.dist, device = init_distributed(cfg.device)       # rank 0 of 1 unless started by torchrun
+        try:
+            self._build(device, state)
+        except BaseException:     # a failed start leaves no process group behind (its threads would abort the exit)
+            self.__dict__.pop("step_loss", None)
+            self.dist.close()
+            raise
+
+    def _build(self, device: str, state: dict | None) -> None:
+        cfg = self.cfg
         if cfg.batch % self.dist.world:
             raise GifnetError(f"batch {cfg.batch} cannot be split evenly over {self.dist.world} processes; use a "
                               f"multiple of {self.dist.world} (the batch is global: each process takes an equal part)",
                               param="batch")
         self.local_batch = cfg.batch // self.dist.world
         self.device = pick_device(device)
+        step = state["step"] if state is not None else 0          # before DistributedDataParallel exists
+        self.dist.same_everywhere(json.dumps({**cfg.to_dict(), "out": None, "step": step}, sort_keys=True),
+                                  self.device, "training settings (or checkpoints)")
         if self.device.type == "cpu":
             keep_freed_memory()
         self.amp_dtype, self.scaler = pick_precision(cfg.precision, self.device)
@@ -281,9 +294,11 @@ class Trainer:
         self.opt = torch.optim.Adam(self.trainable, lr=cfg.lr)
         self.step_loss: nn.Module = TaskLoss(self.model, cfg.ssim_variant, self.autocast)
         if self.dist.world > 1:       # gradients averaged over the processes; each step leaves the other branch unused
-            self.step_loss = nn.parallel.DistributedDataParallel(
-                self.step_loss, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True, broadcast_buffers=False)
+            ddp = nn.parallel.DistributedDataParallel     # no buffer syncing per step (newer torch: a new name)
+            no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp.__init__).parameters
+                       else "broadcast_buffers")
+            self.step_loss = ddp(self.step_loss, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                                 find_unused_parameters=True, **{no_sync: False})
         self.info: InformationSource = make_information_source(cfg.weights)
         if isinstance(self.info, nn.Module):
             self.info.to(self.device)
@@ -300,8 +315,6 @@ class Trainer:
         self.last_val: dict[str, float] = {}
         if state is not None:
             self._restore(state)
-        self.dist.same_everywhere(json.dumps({**cfg.to_dict(), "out": None, "step": self.step}, sort_keys=True),
-                                  self.device, "training settings (or checkpoints)")
 
     def _freeze(self, prefixes: tuple[str, ...]) -> list[nn.Parameter]:
         names = [n for n, _ in self.model.named_parameters()]
