@@ -139,13 +139,14 @@ class TrainConfig:
             raise GifnetError(f"dark is a probability, between 0 and 1, got {self.dark}", param="dark")
         if not 0 <= self.restore <= 1:
             raise GifnetError(f"restore is a probability, between 0 and 1, got {self.restore}", param="restore")
-        for name, (lo, hi) in vars(self.degradation).items():
-            if not 0 <= lo <= hi or (name == "contrast" and hi > 1):
-                raise GifnetError(f"degradation.{name} must be a range 0 <= low <= high{' <= 1' if name == 'contrast' else ''}"
-                                  f", got ({lo}, {hi})", param=f"degradation.{name}")
+        for name, (lo, hi) in vars(self.degradation).items():     # param: the CLI's --restore-<name>
+            top = " <= 1" if name == "contrast" else ""
+            if not 0 <= lo <= hi or (top and hi > 1):
+                raise GifnetError(f"degradation.{name} must be a range 0 <= low <= high{top}, got ({lo}, {hi})",
+                                  param=f"restore_{name}")
         if self.degradation.blur[0] <= 0:
             raise GifnetError(f"degradation.blur must be above 0 pixels, got {self.degradation.blur}",
-                              param="degradation.blur")
+                              param="restore_blur")
         if self.schedule not in ("constant", "cosine"):
             raise GifnetError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}", param="schedule")
         if not self.data:
@@ -255,8 +256,8 @@ class Trainer:
         self.dist, device = init_distributed(cfg.device)       # rank 0 of 1 unless started by torchrun
         try:
             self._build(device, state)
-        except BaseException:     # a failed start leaves no process group behind (its threads would abort the exit)
-            self.__dict__.pop("step_loss", None)
+        except BaseException:     # a failed start leaves no process group behind (its threads would abort the exit);
+            self.__dict__.pop("step_loss", None)      # DistributedDataParallel goes first, it holds the group
             self.dist.close()
             raise
 

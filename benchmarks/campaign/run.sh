@@ -9,7 +9,8 @@
 #   campaign128restore  300 batches from campaign128's weights at 740 with --restore 1.0 (seed 3), lr 5e-4 cosine to
 #                       1e-5 after 25 warm-up batches: the bundled weights of 2026-12-02 (the commands of the finished
 #                       stages are in benchmarks/campaign/README.md)
-#   campaign128r        (current) from the bundled weights: --dark 0.5 --restore 1.0, lr 1e-4 constant, seed 4, 20,000
+#   campaign128r        (next, not started; see README.md) from the bundled weights: --dark 0.5 --restore 1.0,
+#                       lr 1e-4 constant, seed 4, 20,000
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues from the committed resume state:
 # benchmarks/campaign/resume-<stage>.pt (one file, the latest checkpoint) and benchmarks/curves/<stage>.jsonl (its log).
 # save_state.sh writes both from the run folder.
