@@ -3,7 +3,8 @@
     python benchmarks/compare_validation.py weights/gifnet-roadscene-cpu runs/campaign64 [--pairs 2] [--crop 256]
 
 The same `gifnet.validation` set and summary the trainer logs (`--val`, `--val-reference`): per weights, the mean and
-the minimum over groups and metrics of ours / reference, and each bar metric's worst group. The weights issue replaces
+the minimum over groups and metrics of ours / reference, how many of those cells miss the bar (0.95) and by how much in
+all (`gap`), and each bar metric's worst group. The weights issue replaces
 the bundled weights when new ones beat them here. Data: $GIFNET_SHARED/datasets/eval and the authors' checkpoint.
 """
 from __future__ import annotations
@@ -32,12 +33,12 @@ def main() -> None:
     reference = score(load_model(args.reference or shared / "checkpoints/official/Final.model"), vset)
     print(f"{datetime.datetime.now().isoformat(timespec='minutes')}: {len(vset)} crops of {args.crop} px "
           f"({args.pairs} per group); ratio to the reference\n")
-    print("| weights | mean | min | " + " | ".join(f"worst {m}" for m in BAR_METRICS) + " |")
-    print("|---|---|---|" + "---|" * len(BAR_METRICS))
+    print("| weights | mean | min | below | gap | " + " | ".join(f"worst {m}" for m in BAR_METRICS) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(BAR_METRICS))
     for w in args.weights:
         r = ratios(score(load_model(w), vset), reference)
         cells = " | ".join(f"{r[f'worst/{m}']:.2f}" for m in BAR_METRICS)
-        print(f"| {w} | {r['mean']:.3f} | {r['min']:.3f} | {cells} |", flush=True)
+        print(f"| {w} | {r['mean']:.3f} | {r['min']:.3f} | {r['below']:.0f} | {r['gap']:.2f} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

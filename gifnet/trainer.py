@@ -147,6 +147,9 @@ class TrainConfig:
         if self.degradation.blur[0] <= 0:
             raise GifnetError(f"degradation.blur must be above 0 pixels, got {self.degradation.blur}",
                               param="restore_blur")
+        if self.degradation.gamma[0] <= 0:
+            raise GifnetError(f"degradation.gamma must be above 0 (1: unchanged, above 1: darker), got "
+                              f"{self.degradation.gamma}", param="restore_gamma")
         if self.schedule not in ("constant", "cosine"):
             raise GifnetError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}", param="schedule")
         if not self.data:
@@ -480,7 +483,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Score the validation crops (`gifnet.validation.score`, fp32): `val/<group>/<metric>`; with `val_reference`
         also their ratios to that model's scores on the same crops: `ratio/<group>/<metric>`, `ratio/min`,
-        `ratio/mean`, `ratio/worst/<metric>` (`gifnet.validation.ratios`)."""
+        `ratio/mean`, `ratio/below`, `ratio/gap`, `ratio/worst/<metric>` (`gifnet.validation.ratios`)."""
         ours = score(self.model, self.val_set, device=self.device)
         out = {f"val/{k}": v for k, v in ours.items()}
         if self.cfg.val_reference:

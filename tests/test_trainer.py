@@ -158,6 +158,9 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
     assert val["ratio/min"] == min(v for k, v in val.items() if k.startswith("ratio/") and k.count("/") == 2
                                    and not k.startswith("ratio/worst/"))
     assert val["ratio/worst/sf"] == min(val[f"ratio/{g}/sf"] for g in groups)
+    cells = [val[f"ratio/{g}/{m}"] for g in groups for m in BAR]
+    assert val["ratio/below"] == sum(c < 0.95 for c in cells)
+    assert val["ratio/gap"] == pytest.approx(sum(0.95 - c for c in cells if c < 0.95))
     assert "ratio to the reference model" in (tmp_path / "run" / "README.md").read_text()
 
 
@@ -170,7 +173,8 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(dark=1.5), "dark is a probability"),
                                        (dict(restore=-0.1), "restore is a probability"),
                                        (dict(degradation=RestoreConfig(contrast=(0.7, 1.2))), "degradation.contrast"),
-                                       (dict(degradation=RestoreConfig(blur=(0.0, 1.0))), "degradation.blur")])
+                                       (dict(degradation=RestoreConfig(blur=(0.0, 1.0))), "degradation.blur"),
+                                       (dict(degradation=RestoreConfig(gamma=(0.0, 1.2))), "degradation.gamma")])
 def test_bad_settings(data, tmp_path, bad, match):
     with pytest.raises(GifnetError, match=match):
         Trainer(config(data, tmp_path / "run", **bad))
@@ -179,11 +183,12 @@ def test_bad_settings(data, tmp_path, bad, match):
 def test_cli(data, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "1", "--crop", "32", "--batch", "2",
-                 "--threads", "1", "--restore", "0.5", "--restore-noise", "0.01", "0.03"]) == 0
+                 "--threads", "1", "--restore", "0.5", "--restore-noise", "0.01", "0.03",
+                 "--restore-gamma", "1", "1.3"]) == 0
     assert (out / "model.safetensors").is_file()
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "2", "--resume", "--threads", "1"]) == 0
     saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(out))["config"])     # the ranges survive resume
-    assert saved.restore == 0.5 and saved.degradation == RestoreConfig(noise=(0.01, 0.03))
+    assert saved.restore == 0.5 and saved.degradation == RestoreConfig(noise=(0.01, 0.03), gamma=(1.0, 1.3))
     assert "steps: 2" in (out / "README.md").read_text()
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
