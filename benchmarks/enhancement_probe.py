@@ -6,7 +6,7 @@ A fusion network given the same sharp image twice has nothing to fuse; a faithfu
 returns it sharper and more contrasted. For the first pair of each evaluation group (its slot-b image: visible, far
 focus, under-exposed, MRI), centre-cropped and optionally blurred by a Gaussian of `--sigma` pixels, the script runs
 each network on (x, x) and prints the output's SF and SD as ratios to the input's (`gifnet.metrics`, VIFB
-convention) and the RMS difference to the input in grey levels. "official" means the authors' checkpoint in
+convention), the RMS difference to the input and the change of the mean (positive: brighter), both in grey levels. "official" means the authors' checkpoint in
 $GIFNET_SHARED. This is the measurement behind the weights issue's finding that the authors' checkpoint enhances
 (BENCHMARKS.md, "Learning curves").
 """
@@ -56,7 +56,7 @@ def main() -> None:
     for w in args.weights:
         model = load_model(shared / "checkpoints/official/Final.model" if w == "official" else w)
         for sigma in args.sigma:
-            cells, sf_r, sd_r = [], [], []
+            cells, sf_r, sd_r, lift = [], [], [], []
             for x in images.values():
                 x = convolve(x, gaussian_kernel(sigma)) if sigma else x
                 t = torch.from_numpy(x)[None, None]
@@ -65,9 +65,10 @@ def main() -> None:
                 sf_r.append(metrics.sf(y, x, x) / metrics.sf(x, x, x))
                 sd_r.append(metrics.sd(y, x, x) / metrics.sd(x, x, x))
                 rms = 255 * float(np.sqrt(np.mean((y - x) ** 2)))
-                cells.append(f"SF ×{sf_r[-1]:.2f}, SD ×{sd_r[-1]:.2f}, {rms:.1f}")
+                lift.append(255 * float(y.mean() - x.mean()))
+                cells.append(f"SF ×{sf_r[-1]:.2f}, SD ×{sd_r[-1]:.2f}, {rms:.1f}, {lift[-1]:+.1f}")
             print(f"| {w} | {sigma:g} | " + " | ".join(cells) +
-                  f" | SF ×{np.mean(sf_r):.2f}, SD ×{np.mean(sd_r):.2f} |", flush=True)
+                  f" | SF ×{np.mean(sf_r):.2f}, SD ×{np.mean(sd_r):.2f}, {np.mean(lift):+.1f} |", flush=True)
 
 
 if __name__ == "__main__":

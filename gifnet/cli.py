@@ -337,7 +337,8 @@ def _add_train(sub) -> None:
                         "default 0, the release's data")
     for name, what in (("blur", "Gaussian blur sigma in pixels (default 0.5 1.5)"),
                        ("contrast", "contrast kept (default 0.7 1.0)"),
-                       ("noise", "noise std in grey levels / 255 (default 0 0: none)")):
+                       ("noise", "noise std in grey levels / 255 (default 0 0: none)"),
+                       ("gamma", "gamma applied to the inputs, above 1 darkens (default 1 1: none)")):
         p.add_argument(f"--restore-{name}", type=float, nargs=2, metavar=("LOW", "HIGH"),
                        help=f"--restore's range of the {what}; gifnet.data.RestoreConfig")
     p.add_argument("--weights", choices=("gradient", "densenet"),
@@ -386,7 +387,7 @@ def _run_train(args) -> int:
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if "freeze" in given:
         given["freeze"] = tuple(given["freeze"])
-    ranges = {k: tuple(getattr(args, f"restore_{k}")) for k in ("blur", "contrast", "noise")
+    ranges = {k: tuple(getattr(args, f"restore_{k}")) for k in ("blur", "contrast", "noise", "gamma")
               if getattr(args, f"restore_{k}", None) is not None}
     if ranges:
         given["degradation"] = dataclasses.replace(RestoreConfig(), **ranges)

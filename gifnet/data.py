@@ -218,6 +218,7 @@ class RestoreConfig:
     blur: tuple[float, float] = (0.5, 1.5)        # Gaussian sigma in pixels, the same for both inputs
     contrast: tuple[float, float] = (0.7, 1.0)    # contrast kept about the sharp crop's mean, the same for both
     noise: tuple[float, float] = (0.0, 0.0)       # std of white Gaussian noise (grey levels / 255), its own per input
+    gamma: tuple[float, float] = (1.0, 1.0)       # both inputs raised to this power (> 1 darkens); (1, 1): off
 
 
 @dataclass
@@ -241,15 +242,21 @@ def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.n
 def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random.Generator,
             config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both multi-focus inputs blurred by one Gaussian and their contrast about the sharp crop's mean scaled by one
-    factor, then optionally noisy (independent noise per input, one std), with the ranges of `config`. The ground truth
+    factor, optionally darkened by one gamma (`x ** g`), then optionally noisy (independent noise per input, one
+    std), with the ranges of `config`. The ground truth
     stays the sharp crop, so the MFIF step learns to restore detail and contrast that neither input has: the
     enhancement the authors' checkpoint applies (given one sharp image in both slots it doubles the spatial frequency
     and raises the contrast by a quarter), which the release's objective alone, a copy of the sharp regions, does not
-    teach. Noise makes restoring mean denoising too, so that sensor noise is not sharpened."""
+    teach. Noise makes restoring mean denoising too, so that sensor noise is not sharpened. A gamma above 1 makes
+    restoring mean brightening: the authors' checkpoint renders mid-tones and dark regions brighter than either source
+    (BENCHMARKS.md, "Why brightness")."""
     cfg = config or RestoreConfig()
     k = gaussian_kernel(rng.uniform(*cfg.blur))
     gain, mean = rng.uniform(*cfg.contrast), float(sharp.mean())
     out = [mean + gain * (convolve(x, k) - mean) for x in (near, far)]
+    if cfg.gamma != (1.0, 1.0):                    # no draw when off, as for noise
+        g = rng.uniform(*cfg.gamma)
+        out = [np.clip(x, 0, 1) ** g for x in out]
     if cfg.noise[1] > 0:                           # no draw when off: streams stay as they were
         std = rng.uniform(*cfg.noise)
         out = [x + std * rng.standard_normal(x.shape) for x in out]

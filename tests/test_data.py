@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gifnet.data import (DataConfig, FocusConfig, PairedFolder, RestoreConfig, TrainingStream, disk_kernel, find_pairs,
-                         gaussian_kernel, load_pair, preview_multifocus, synthesize_multifocus)
+from gifnet.data import (DataConfig, FocusConfig, PairedFolder, RestoreConfig, TrainingStream, degrade, disk_kernel,
+                         find_pairs, gaussian_kernel, load_pair, preview_multifocus, synthesize_multifocus)
 from gifnet.errors import GifnetError
 
 
@@ -216,6 +216,27 @@ def test_restore_noise_is_independent_per_input_and_off_by_default(tmp_path):
         dn, df = n["near"] - c["near"], n["far"] - c["far"]
         assert dn.std() == pytest.approx(0.02, rel=0.1) and df.std() == pytest.approx(0.02, rel=0.1)
         assert abs(np.corrcoef(dn.ravel(), df.ravel())[0, 1]) < 0.1      # independent noise per input
+
+
+def test_restore_gamma_darkens_both_inputs_alike_and_is_off_by_default(tmp_path):
+    """`RestoreConfig.gamma`: after the same blur and contrast draws, both inputs are raised to one power (> 1: darker)
+    and the ground truth stays; the default (1, 1) draws nothing from the generator."""
+    write_pairs(tmp_path, names=tuple("abcd"), size=(80, 90))
+    folder = PairedFolder(tmp_path, min_size=64)
+    plain = TrainingStream(folder, DataConfig(crop=64, restore=1.0), seed=3)
+    dark = TrainingStream(folder, DataConfig(crop=64, restore=1.0, degradation=RestoreConfig(gamma=(1.5, 1.5))),
+                          seed=3)
+    for k in range(3):
+        p, d = plain.sample(k), dark.sample(k)
+        assert np.array_equal(p["vis"], d["vis"]) and np.array_equal(p["ir"], d["ir"])
+        for key in ("near", "far"):
+            np.testing.assert_allclose(d[key], np.clip(p[key], 0, 1) ** 1.5, atol=1e-6)
+            assert d[key].mean() < p[key].mean()
+    sharp = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    used, fresh = np.random.default_rng(7), np.random.default_rng(7)
+    degrade(sharp, sharp, sharp, used, RestoreConfig())
+    fresh.uniform(), fresh.uniform()                      # the blur and contrast draws, nothing else
+    assert used.random() == fresh.random()
 
 
 def test_every_image_is_visited_once_per_epoch(tmp_path):
