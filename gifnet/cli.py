@@ -288,7 +288,9 @@ def _add_export(sub) -> None:
                        "output fused of the same shape; N, H, W dynamic (H, W >= 8). Checked with onnx.checker and "
                        "against PyTorch before it is written. Use it with --weights OUT.onnx or any ONNX Runtime. "
                        "Needs: pip install 'gifnet[export]'.")
-    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
+    p.add_argument("output", metavar="OUT.onnx", nargs="?", help="the ONNX file to write (or -o OUT.onnx)")
+    p.add_argument("-o", "--output", dest="output_option", metavar="OUT.onnx",
+                   help="the ONNX file to write, as -o in the other commands")
     p.add_argument("--weights", default=None, help="weights source (default: $GIFNET_WEIGHTS or the bundled weights)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: the exporter's, 18 or newer)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"],
@@ -300,7 +302,11 @@ def _add_export(sub) -> None:
 def _run_export(args) -> int:
     from .onnx import export
 
-    out = export(args.output, weights=args.weights, opset=args.opset, precision=args.precision,
+    given = [o for o in (args.output, args.output_option) if o]
+    if len(given) != 1:
+        raise GifnetError("gifnet export needs one output file: gifnet export OUT.onnx (or -o OUT.onnx)" if not given
+                          else f"gifnet export: two output files given ({given[0]}, {given[1]}); give one")
+    out = export(given[0], weights=args.weights, opset=args.opset, precision=args.precision,
                  overwrite=args.overwrite)
     log.info("use it with: gifnet fuse A B -o fused.png --weights %s", out)
     return 0

@@ -243,6 +243,18 @@ def test_too_small_and_too_large_images_are_refused(backend, monkeypatch):
         pipeline.enhance(big, model=backend)
 
 
+def test_export_cli_takes_the_output_as_o_too(exported, backend, tmp_path, capsys):
+    """`gifnet export -o OUT.onnx` as in the other commands; none or two outputs is a one-line error."""
+    code, _ = run_cli(capsys, "export", "-o", tmp_path / "o.onnx", "--weights", exported[1])
+    a, b = np.random.default_rng(0).random((2, 1, 1, 16, 24), dtype=np.float32)
+    same = [m.session.run(None, {"a": a, "b": b})[0] for m in (OnnxModel(tmp_path / "o.onnx"), backend)]
+    assert code == 0 and np.array_equal(*same)
+    code, text = run_cli(capsys, "export", "--weights", exported[1])
+    assert code == 2 and "needs one output file" in text and "Traceback" not in text
+    code, text = run_cli(capsys, "export", tmp_path / "p.onnx", "-o", tmp_path / "q.onnx")
+    assert code == 2 and "two output files" in text and not (tmp_path / "p.onnx").exists()
+
+
 def test_export_refuses_bad_targets_before_tracing(tmp_path):
     with pytest.raises(GifnetError, match="must end in .onnx"):
         export(tmp_path / "model.onx")
