@@ -243,13 +243,12 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
             config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both multi-focus inputs blurred by one Gaussian and their contrast about the sharp crop's mean scaled by one
     factor, optionally darkened by one gamma (`x ** g`), then optionally noisy (independent noise per input, one
-    std), with the ranges of `config`. The ground truth
-    stays the sharp crop, so the MFIF step learns to restore detail and contrast that neither input has: the
-    enhancement the authors' checkpoint applies (given one sharp image in both slots it doubles the spatial frequency
-    and raises the contrast by a quarter), which the release's objective alone, a copy of the sharp regions, does not
-    teach. Noise makes restoring mean denoising too, so that sensor noise is not sharpened. A gamma above 1 makes
-    restoring mean brightening: the authors' checkpoint renders mid-tones and dark regions brighter than either source
-    (BENCHMARKS.md, "Why brightness")."""
+    std), with the ranges of `config`. The ground truth stays the sharp crop, so the MFIF step learns to restore
+    detail and contrast that neither input has: the enhancement the authors' checkpoint applies (given one sharp image
+    in both slots it doubles the spatial frequency and raises the contrast by a quarter), which the release's
+    objective alone, a copy of the sharp regions, does not teach. Noise makes restoring mean denoising too, so that
+    sensor noise is not sharpened. A gamma above 1 makes restoring mean brightening: the authors' checkpoint renders
+    mid-tones and dark regions brighter than either source (BENCHMARKS.md, "Why brightness")."""
     cfg = config or RestoreConfig()
     k = gaussian_kernel(rng.uniform(*cfg.blur))
     gain, mean = rng.uniform(*cfg.contrast), float(sharp.mean())

@@ -7,9 +7,11 @@
 #   campaign128         128x128 crops (the release's) with --dark 0.5 (seed 1), lr 1e-3 constant: stopped at 740 of a
 #                       planned 20,000 (the validation was flat from 100 on; see BENCHMARKS.md, learning curves)
 #   campaign128restore  300 batches from campaign128's weights at 740 with --restore 1.0 (seed 3), lr 5e-4 cosine to
-#                       1e-5 after 25 warm-up batches: the bundled weights of 2026-12-02 (the commands of the finished
-#                       stages are in benchmarks/campaign/README.md)
-#   campaign128r        (next, not started; see README.md) from the bundled weights: --dark 0.5 --restore 1.0,
+#                       1e-5 after 25 warm-up batches: bundled 2026-12-02 07:09-10:36
+#   campaign128gamma    the same from the same start, with --restore-blur 0.5 1.5 --restore-contrast 0.6 1
+#                       --restore-gamma 1 1.4 --restore-noise 0 0.005 (experiment e13): the bundled weights since
+#                       2026-12-02 10:36 (the commands of the finished stages are in benchmarks/campaign/README.md)
+#   campaign128g        (next, not started; see README.md) from the bundled weights: campaign128gamma's degradations,
 #                       lr 1e-4 constant, seed 4, 20,000
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues from the committed resume state:
 # benchmarks/campaign/resume-<stage>.pt (one file, the latest checkpoint) and benchmarks/curves/<stage>.jsonl (its log).
@@ -35,11 +37,12 @@ restore() {   # runs/<stage> from the committed resume state, when this machine 
   fi
 }
 
-restore campaign128r
-if [ -d "$RUNS/campaign128r/checkpoints" ]; then
-  train --out "$RUNS/campaign128r" --resume --data "$DATA" --steps 20000 --ckpt-every 25 --val-every 100
+restore campaign128g
+if [ -d "$RUNS/campaign128g/checkpoints" ]; then
+  train --out "$RUNS/campaign128g" --resume --data "$DATA" --steps 20000 --ckpt-every 25 --val-every 100
 else
-  train --out "$RUNS/campaign128r" --data "$DATA" --init weights/gifnet-roadscene-cpu --crop 128 --batch 8 --lr 1e-4 \
-        --schedule constant --warmup 25 --precision bf16 --dark 0.5 --restore 1.0 --seed 4 --steps 20000 \
+  train --out "$RUNS/campaign128g" --data "$DATA" --init weights/gifnet-roadscene-cpu --crop 128 --batch 8 --lr 1e-4 \
+        --schedule constant --warmup 25 --precision bf16 --dark 0.5 --restore 1.0 --restore-blur 0.5 1.5 \
+        --restore-contrast 0.6 1 --restore-gamma 1 1.4 --restore-noise 0 0.005 --seed 4 --steps 20000 \
         --ckpt-every 25 --val-every 100
 fi
