@@ -4,8 +4,8 @@
 
 The same `gifnet.validation` set and summary the trainer logs (`--val`, `--val-reference`): per weights, the mean and
 the minimum over groups and metrics of ours / reference, how many of those cells miss the bar (0.95) and by how much in
-all (`gap`), and each bar metric's worst group. The weights issue replaces
-the bundled weights when new ones beat them here. Data: $GIFNET_SHARED/datasets/eval and the authors' checkpoint.
+all (`gap`), and each bar metric's worst group. The weights issue replaces the bundled weights when new ones beat them
+here. Data: $GIFNET_SHARED/datasets/eval and the authors' checkpoint.
 """
 from __future__ import annotations
 

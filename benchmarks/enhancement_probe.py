@@ -6,9 +6,9 @@ A fusion network given the same sharp image twice has nothing to fuse; a faithfu
 returns it sharper and more contrasted. For the first pair of each evaluation group (its slot-b image: visible, far
 focus, under-exposed, MRI), centre-cropped and optionally blurred by a Gaussian of `--sigma` pixels, the script runs
 each network on (x, x) and prints the output's SF and SD as ratios to the input's (`gifnet.metrics`, VIFB
-convention), the RMS difference to the input and the change of the mean (positive: brighter), both in grey levels. "official" means the authors' checkpoint in
-$GIFNET_SHARED. This is the measurement behind the weights issue's finding that the authors' checkpoint enhances
-(BENCHMARKS.md, "Learning curves").
+convention), the RMS difference to the input and the change of the mean (positive: brighter), both in grey levels.
+"official" means the authors' checkpoint in $GIFNET_SHARED. This is the measurement behind the weights issue's
+findings that the authors' checkpoint enhances and brightens (BENCHMARKS.md, "Learning curves").
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@
 Each argument is LOG[:LABEL]: a trainer log (`OUT/log.jsonl`, written with `--val ... --val-reference ...`). The
 figure has one panel per quantity: `ratio/mean`, `ratio/min` and `ratio/gap` (by how much the cells under the bar miss
 it, summed; `gifnet.validation.bar_summary`, recomputed for logs older than it) over all groups and metrics, then each
-bar metric's worst group (`ratio/worst/<metric>`); the dashed line is the bar (0.95). The x axis is batches, or with `--x pixels`
-the crop pixels seen (batches x batch x crop^2, for runs with different crops). `--table` prints the last
+bar metric's worst group (`ratio/worst/<metric>`); the dashed line is the bar (0.95). The x axis is batches, or with
+`--x pixels` the crop pixels seen (batches x batch x crop^2, for runs with different crops). `--table` prints the last
 validation of each run as a Markdown table.
 """
 from __future__ import annotations

@@ -393,8 +393,8 @@ def _run_train(args) -> int:
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if "freeze" in given:
         given["freeze"] = tuple(given["freeze"])
-    ranges = {k: tuple(getattr(args, f"restore_{k}")) for k in ("blur", "contrast", "noise", "gamma")
-              if getattr(args, f"restore_{k}", None) is not None}
+    ranges = {f.name: tuple(getattr(args, f"restore_{f.name}")) for f in dataclasses.fields(RestoreConfig)
+              if getattr(args, f"restore_{f.name}", None) is not None}
     if ranges:
         given["degradation"] = dataclasses.replace(RestoreConfig(), **ranges)
     if args.resume:

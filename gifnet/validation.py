@@ -9,11 +9,11 @@ slot order of the group's task). Two kinds of folder make one:
 
 `score(model, vset)` fuses every crop and averages the quality-bar metrics (BAR_METRICS, gifnet.metrics' VIFB
 conventions) per group: `{"tno/sf": 13.2, ...}`. `ratios(ours, reference)` divides by the reference model's scores on
-the same crops, and adds the summary the weights issue's bar is about (every group and metric at least BAR = 0.95 of the
-reference): `min` (the worst group and metric), `below` (how many cells miss the bar), `gap` (by how much in all:
-the sum of 0.95 - ratio over those cells; 0 when the bar holds) and `mean`, plus each metric's worst group
-(`worst/sf`). The mean rewards overshoot (a medical SSIM of 3x the reference hides a missed EN); `gap` does not. A crop is not a whole image, so these ratios
-track the full evaluation (`gifnet evaluate`) without replacing it.
+the same crops, and adds the summary the weights issue's bar is about (every group and metric at least BAR = 0.95 of
+the reference; `bar_summary`): `min` (the worst group and metric), `below` (how many cells miss the bar), `gap` (by
+how much in all: the sum of 0.95 - ratio over those cells; 0 when the bar holds) and `mean`, plus each metric's worst
+group (`worst/sf`). The mean rewards overshoot (a medical SSIM of 3x the reference hides a missed EN); `gap` does
+not. A crop is not a whole image, so these ratios track the full evaluation (`gifnet evaluate`) without replacing it.
 """
 from __future__ import annotations
 
@@ -136,12 +136,17 @@ def bar_summary(cells: dict[str, float]) -> dict[str, float]:
     return {"min": min(values), "mean": float(np.mean(values)), "below": float(len(missed)), "gap": float(sum(missed))}
 
 
+def misses(val: dict[str, float]) -> str:
+    """'N cells below 0.95 by G in all' of a trainer validation's `ratio/below` and `ratio/gap`."""
+    return f"{val['ratio/below']:.0f} cells below {BAR} by {val['ratio/gap']:.2f} in all"
+
+
 def summary(val: dict[str, float]) -> str:
     """One log line of a trainer validation (`val/...` and `ratio/...` keys): the ratio summary when there is a
     reference, else each metric's mean over the groups."""
     if "ratio/min" in val:
         worst = ", ".join(f"{m} {val[f'ratio/worst/{m}']:.2f}" for m in BAR_METRICS if f"ratio/worst/{m}" in val)
-        gap = f", {val['ratio/below']:.0f} cells below {BAR} by {val['ratio/gap']:.2f} in all" if "ratio/gap" in val else ""
+        gap = f", {misses(val)}" if "ratio/gap" in val else ""
         return (f"ratio to the reference: min {val['ratio/min']:.3f}, mean {val['ratio/mean']:.3f}{gap} "
                 f"(worst group: {worst})")
     return ", ".join(f"{m} {np.mean([v for k, v in val.items() if k.endswith('/' + m)]):.4g}" for m in BAR_METRICS)
@@ -157,12 +162,11 @@ def table(val: dict[str, float]) -> str:
                  for m in BAR_METRICS]
         rows.append(f"| {g} | " + " | ".join(cells) + " |")
     if "ratio/min" in val:
-        gap = (f"; {val['ratio/below']:.0f} cells below the bar of {BAR}, by {val['ratio/gap']:.2f} in all"
-               if "ratio/gap" in val else "")
+        gap = f"; {misses(val)}" if "ratio/gap" in val else ""
         rows.append(f"\nIn brackets: ratio to the reference model on the same crops (min {val['ratio/min']:.3f}, "
                     f"mean {val['ratio/mean']:.3f}{gap}).")
     return "\n".join(rows)
 
 
-__all__ = ["BAR", "BAR_METRICS", "EVAL_GROUPS", "ValidationSet", "bar_summary", "centre_crop", "ratios", "score", "summary",
-           "table"]
+__all__ = ["BAR", "BAR_METRICS", "EVAL_GROUPS", "ValidationSet", "bar_summary", "centre_crop", "misses", "ratios", "score",
+           "summary", "table"]

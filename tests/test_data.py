@@ -202,14 +202,18 @@ def test_restore_degrades_both_inputs_but_not_the_ground_truth(tmp_path):
     assert np.array_equal(always.sample(5)["far"], always.sample(5)["far"])   # still deterministic
 
 
+def restore_streams(tmp_path, **degradation) -> tuple[TrainingStream, TrainingStream]:
+    """Two streams of the same pairs and seed, every sample restored: default degradation, and `degradation`'s."""
+    write_pairs(tmp_path, names=tuple("abcd"), size=(80, 90))
+    folder = PairedFolder(tmp_path, min_size=64)
+    return tuple(TrainingStream(folder, DataConfig(crop=64, restore=1.0, degradation=RestoreConfig(**d)), seed=3)
+                 for d in ({}, degradation))
+
+
 def test_restore_noise_is_independent_per_input_and_off_by_default(tmp_path):
     """`RestoreConfig.noise`: on top of the same blur and contrast draws, each input gets its own white noise of the
     drawn std; the default (no noise) draws nothing, so streams written before the option stay as they were."""
-    write_pairs(tmp_path, names=tuple("abcd"), size=(80, 90))
-    folder = PairedFolder(tmp_path, min_size=64)
-    clean = TrainingStream(folder, DataConfig(crop=64, restore=1.0), seed=3)
-    noisy = TrainingStream(folder, DataConfig(crop=64, restore=1.0, degradation=RestoreConfig(noise=(0.02, 0.02))),
-                           seed=3)
+    clean, noisy = restore_streams(tmp_path, noise=(0.02, 0.02))
     for k in range(4):
         c, n = clean.sample(k), noisy.sample(k)
         assert np.array_equal(c["vis"], n["vis"]) and np.array_equal(c["ir"], n["ir"])
@@ -221,11 +225,7 @@ def test_restore_noise_is_independent_per_input_and_off_by_default(tmp_path):
 def test_restore_gamma_darkens_both_inputs_alike_and_is_off_by_default(tmp_path):
     """`RestoreConfig.gamma`: after the same blur and contrast draws, both inputs are raised to one power (> 1: darker)
     and the ground truth stays; the default (1, 1) draws nothing from the generator."""
-    write_pairs(tmp_path, names=tuple("abcd"), size=(80, 90))
-    folder = PairedFolder(tmp_path, min_size=64)
-    plain = TrainingStream(folder, DataConfig(crop=64, restore=1.0), seed=3)
-    dark = TrainingStream(folder, DataConfig(crop=64, restore=1.0, degradation=RestoreConfig(gamma=(1.5, 1.5))),
-                          seed=3)
+    plain, dark = restore_streams(tmp_path, gamma=(1.5, 1.5))
     for k in range(3):
         p, d = plain.sample(k), dark.sample(k)
         assert np.array_equal(p["vis"], d["vis"]) and np.array_equal(p["ir"], d["ir"])
