@@ -168,5 +168,5 @@ def table(val: dict[str, float]) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["BAR", "BAR_METRICS", "EVAL_GROUPS", "ValidationSet", "bar_summary", "centre_crop", "misses", "ratios", "score",
-           "summary", "table"]
+__all__ = ["BAR", "BAR_METRICS", "EVAL_GROUPS", "ValidationSet", "bar_summary", "centre_crop", "misses", "ratios",
+           "score", "summary", "table"]
