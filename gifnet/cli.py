@@ -344,7 +344,10 @@ def _add_train(sub) -> None:
     for name, what in (("blur", "Gaussian blur sigma in pixels (default 0.5 1.5)"),
                        ("contrast", "contrast kept (default 0.7 1.0)"),
                        ("noise", "noise std in grey levels / 255 (default 0 0: none)"),
-                       ("gamma", "gamma applied to the inputs, above 1 darkens (default 1 1: none)")):
+                       ("gamma", "gamma applied to the inputs, above 1 darkens (default 1 1: none)"),
+                       ("gain", "gain applied to the inputs, below 1 darkens (default 1 1: none)"),
+                       ("exposure", "exposure difference in stops, one input brighter and one darker (default 0 0: "
+                                    "none)")):
         p.add_argument(f"--restore-{name}", type=float, nargs=2, metavar=("LOW", "HIGH"),
                        help=f"--restore's range of the {what}; gifnet.data.RestoreConfig")
     p.add_argument("--weights", choices=("gradient", "densenet"),

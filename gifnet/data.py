@@ -219,6 +219,8 @@ class RestoreConfig:
     contrast: tuple[float, float] = (0.7, 1.0)    # contrast kept about the sharp crop's mean, the same for both
     noise: tuple[float, float] = (0.0, 0.0)       # std of white Gaussian noise (grey levels / 255), its own per input
     gamma: tuple[float, float] = (1.0, 1.0)       # both inputs raised to this power (> 1 darkens); (1, 1): off
+    gain: tuple[float, float] = (1.0, 1.0)        # both inputs multiplied by this (< 1 darkens); (1, 1): off
+    exposure: tuple[float, float] = (0.0, 0.0)    # stops e: one input x 2**e, the other x 2**-e, clipped; (0, 0): off
 
 
 @dataclass
@@ -242,17 +244,27 @@ def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.n
 def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random.Generator,
             config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both multi-focus inputs blurred by one Gaussian and their contrast about the sharp crop's mean scaled by one
-    factor, optionally darkened by one gamma (`x ** g`), then optionally noisy (independent noise per input, one
-    std), with the ranges of `config`. The ground truth stays the sharp crop, so the MFIF step learns to restore
-    detail and contrast that neither input has: the enhancement the authors' checkpoint applies (given one sharp image
-    in both slots it doubles the spatial frequency and raises the contrast by a quarter), which the release's
-    objective alone, a copy of the sharp regions, does not teach. Noise makes restoring mean denoising too, so that
-    sensor noise is not sharpened. A gamma above 1 makes restoring mean brightening: the authors' checkpoint renders
-    mid-tones and dark regions brighter than either source (BENCHMARKS.md, "Why brightness")."""
+    factor, optionally exposed apart (`x * 2**e` and `x * 2**-e`, clipped), darkened by one gain (`x * s`) and one gamma
+    (`x ** g`), then optionally noisy (independent noise per input, one std), with the ranges of `config`. The ground
+    truth stays the sharp crop, so the MFIF step learns to restore detail and contrast that neither input has: the
+    enhancement the authors' checkpoint applies (given one sharp image in both slots it doubles the spatial frequency
+    and raises the contrast by a quarter), which the release's objective alone, a copy of the sharp regions, does not
+    teach. Noise makes restoring mean denoising too, so that sensor noise is not sharpened. A gamma above 1 makes
+    restoring mean brightening: the authors' checkpoint renders mid-tones and dark regions brighter than either source
+    (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the highlights; undoing a gain below 1 brightens
+    and stretches the contrast alike at every level. An exposure difference (one input brighter and clipped, the other
+    darker) makes restoring mean multi-exposure fusion: highlights from the darker input, shadows from the brighter, at
+    the sharp crop's exposure; without it the multi-focus step never sees two inputs of different brightness."""
     cfg = config or RestoreConfig()
     k = gaussian_kernel(rng.uniform(*cfg.blur))
-    gain, mean = rng.uniform(*cfg.contrast), float(sharp.mean())
-    out = [mean + gain * (convolve(x, k) - mean) for x in (near, far)]
+    keep, mean = rng.uniform(*cfg.contrast), float(sharp.mean())
+    out = [mean + keep * (convolve(x, k) - mean) for x in (near, far)]
+    if cfg.exposure != (0.0, 0.0):                 # no draw when off, as for the others
+        stops = rng.uniform(*cfg.exposure) * (1 if rng.random() < 0.5 else -1)
+        out = [np.clip(out[0] * 2.0 ** stops, 0, 1), np.clip(out[1] * 2.0 ** -stops, 0, 1)]
+    if cfg.gain != (1.0, 1.0):                     # no draw when off, as for gamma and noise
+        scale = rng.uniform(*cfg.gain)
+        out = [x * scale for x in out]
     if cfg.gamma != (1.0, 1.0):                    # no draw when off, as for noise
         g = rng.uniform(*cfg.gamma)
         out = [np.clip(x, 0, 1) ** g for x in out]

@@ -150,6 +150,9 @@ class TrainConfig:
         if self.degradation.gamma[0] <= 0:
             raise GifnetError(f"degradation.gamma must be above 0 (1: unchanged, above 1: darker), got "
                               f"{self.degradation.gamma}", param="restore_gamma")
+        if self.degradation.gain[0] <= 0:
+            raise GifnetError(f"degradation.gain must be above 0 (1: unchanged, below 1: darker), got "
+                              f"{self.degradation.gain}", param="restore_gain")
         if self.schedule not in ("constant", "cosine"):
             raise GifnetError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}", param="schedule")
         if not self.data:

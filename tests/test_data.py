@@ -222,21 +222,39 @@ def test_restore_noise_is_independent_per_input_and_off_by_default(tmp_path):
         assert abs(np.corrcoef(dn.ravel(), df.ravel())[0, 1]) < 0.1      # independent noise per input
 
 
-def test_restore_gamma_darkens_both_inputs_alike_and_is_off_by_default(tmp_path):
-    """`RestoreConfig.gamma`: after the same blur and contrast draws, both inputs are raised to one power (> 1: darker)
-    and the ground truth stays; the default (1, 1) draws nothing from the generator."""
-    plain, dark = restore_streams(tmp_path, gamma=(1.5, 1.5))
+@pytest.mark.parametrize("name, value, darken", [("gamma", 1.5, lambda x: np.clip(x, 0, 1) ** 1.5),
+                                                  ("gain", 0.7, lambda x: x * 0.7)])
+def test_restore_tone_darkens_both_inputs_alike_and_is_off_by_default(tmp_path, name, value, darken):
+    """`RestoreConfig.gamma` and `.gain`: after the same blur and contrast draws, both inputs are raised to one power
+    (> 1: darker) or multiplied by one gain (< 1: darker) and the ground truth stays; the default (1, 1) draws nothing
+    from the generator."""
+    plain, dark = restore_streams(tmp_path, **{name: (value, value)})
     for k in range(3):
         p, d = plain.sample(k), dark.sample(k)
         assert np.array_equal(p["vis"], d["vis"]) and np.array_equal(p["ir"], d["ir"])
         for key in ("near", "far"):
-            np.testing.assert_allclose(d[key], np.clip(p[key], 0, 1) ** 1.5, atol=1e-6)
+            np.testing.assert_allclose(d[key], darken(p[key]), atol=1e-6)
             assert d[key].mean() < p[key].mean()
     sharp = np.random.default_rng(0).random((32, 32)).astype(np.float32)
     used, fresh = np.random.default_rng(7), np.random.default_rng(7)
     degrade(sharp, sharp, sharp, used, RestoreConfig())
     fresh.uniform(), fresh.uniform()                      # the blur and contrast draws, nothing else
     assert used.random() == fresh.random()
+
+
+def test_restore_exposure_brightens_one_input_and_darkens_the_other(tmp_path):
+    """`RestoreConfig.exposure`: after the same blur and contrast draws, one input is multiplied by 2**e and the other
+    by 2**-e (which one at random), both clipped to [0, 1]; the ground truth stays."""
+    plain, exposed = restore_streams(tmp_path, exposure=(1.0, 1.0))
+    brighter = []
+    for k in range(6):
+        p, e = plain.sample(k), exposed.sample(k)
+        assert np.array_equal(p["vis"], e["vis"])
+        up = e["near"].mean() > p["near"].mean()
+        brighter.append(up)
+        np.testing.assert_allclose(e["near"], np.clip(p["near"] * (2.0 if up else 0.5), 0, 1), atol=1e-6)
+        np.testing.assert_allclose(e["far"], np.clip(p["far"] * (0.5 if up else 2.0), 0, 1), atol=1e-6)
+    assert any(brighter) and not all(brighter)
 
 
 def test_every_image_is_visited_once_per_epoch(tmp_path):
