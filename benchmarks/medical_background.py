@@ -1,0 +1,104 @@
+"""Where the medical EN gap comes from: the fused background where both sources are black.
+
+    python benchmarks/medical_background.py weights/gifnet-roadscene-cpu [--limit 8]
+
+For every pair of the Harvard CT-, PET- and SPECT-MRI sets (or `--limit N`, evenly spaced in name order) it fuses the
+pair with our weights and with the authors' checkpoint through `gifnet.pipeline.fuse` (the colour path the evaluation
+scores) and splits the image into the background, where both sources are below 5 grey levels (luma), and the rest.
+Per group it prints the mean of:
+
+- EN of our result and of the authors' (`gifnet.metrics.en`, the bar metric) and ours as % of theirs;
+- EN of our result with the authors' background pasted in (ours everywhere else): how much of the gap is background;
+- EN of the foreground alone (the background pixels left out of the histogram), ours and theirs;
+- the background's share of the image, its mean grey level and number of distinct levels in each result.
+
+Data: $GIFNET_SHARED/datasets/eval and the authors' checkpoint (reference data, read in place).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gifnet import metrics  # noqa: E402
+from gifnet.hub import load_model  # noqa: E402
+from gifnet.image import list_images, luma, read_image  # noqa: E402
+from gifnet.pipeline import fuse  # noqa: E402
+from gifnet.validation import EVAL_GROUPS  # noqa: E402
+
+GROUPS = ("ct-mri", "pet-mri", "spect-mri")
+DARK = 5 / 255          # "black": below 5 grey levels in both sources
+
+
+def levels(x: np.ndarray) -> np.ndarray:
+    """Grey levels 0..255 of a result (8-bit, or float in [0, 1] rounded), colour or grey, as the metrics read it."""
+    return x.astype(np.int64) if x.dtype == np.uint8 else np.clip(np.floor(x * 255.0 + 0.5), 0, 255).astype(np.int64)
+
+
+def entropy(pixels: np.ndarray) -> float:
+    """EN of a set of pixels, `(N,)` grey or `(N, 3)` colour: the 256-bin histogram entropy in bits, averaged over the
+    channels (the definition of `gifnet.metrics.en`, which needs whole images)."""
+    lv = levels(pixels).reshape(len(pixels), -1)
+    out = []
+    for c in range(lv.shape[1]):
+        p = np.bincount(lv[:, c], minlength=256) / len(lv)
+        p = p[p > 0]
+        out.append(float(-(p * np.log2(p)).sum()))
+    return float(np.mean(out))
+
+
+def row(model, reference, pa: Path, pb: Path, task: str) -> dict[str, float]:
+    a, b = luma(read_image(pa)[0]), luma(read_image(pb)[0])
+    bg = (a < DARK) & (b < DARK)
+    ours, theirs = fuse(pa, pb, task=task, model=model), fuse(pa, pb, task=task, model=reference)
+    pasted = np.where(bg[..., None] if ours.ndim == 3 else bg, theirs, ours)
+    fg = ~bg
+    check = entropy(ours.reshape(-1, *ours.shape[2:])), metrics.en(ours, pa, pb)
+    assert abs(check[0] - check[1]) < 1e-6, f"EN definitions differ: {check}"
+    return {
+        "en ours": metrics.en(ours, pa, pb), "en theirs": metrics.en(theirs, pa, pb),
+        "en pasted": metrics.en(pasted, pa, pb),
+        "fg en ours": entropy(ours[fg]) if fg.any() else np.nan,
+        "fg en theirs": entropy(theirs[fg]) if fg.any() else np.nan,
+        "bg share": bg.mean(),
+        "bg mean ours": levels(ours)[bg].mean() if bg.any() else np.nan,
+        "bg mean theirs": levels(theirs)[bg].mean() if bg.any() else np.nan,
+        "bg levels ours": len(np.unique(levels(ours)[bg])), "bg levels theirs": len(np.unique(levels(theirs)[bg])),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("ours", help="our weights (folder, file or Hub id)")
+    ap.add_argument("--shared", default=os.environ.get("GIFNET_SHARED", "../shared"))
+    ap.add_argument("--limit", type=int, default=None, help="N pairs of each set only, evenly spaced")
+    args = ap.parse_args()
+    root = Path(args.shared) / "datasets" / "eval"
+    model, reference = load_model(args.ours), load_model(Path(args.shared) / "checkpoints/official/Final.model")
+    print(f"{datetime.datetime.now().isoformat(timespec='minutes')}: {args.ours} against the authors' checkpoint; "
+          f"background = both sources below 5 grey levels\n")
+    print("| group | pairs | bg share | EN ours / theirs | EN, their bg pasted into ours | foreground EN ours / theirs "
+          "| bg mean ours / theirs | bg distinct levels ours / theirs |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in GROUPS:
+        folder, sa, sb, task = EVAL_GROUPS[name]
+        fa, fb = list_images(root / folder / sa), list_images(root / folder / sb)
+        idx = range(len(fa))
+        if args.limit and args.limit < len(fa):
+            idx = sorted({round(k * (len(fa) - 1) / max(1, args.limit - 1)) for k in range(args.limit)})
+        rows = [row(model, reference, fa[i], fb[i], task) for i in idx]
+        m = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+        print(f"| {name} | {len(rows)} | {m['bg share']:.0%} | {m['en ours']:.2f} / {m['en theirs']:.2f} "
+              f"({100 * m['en ours'] / m['en theirs']:.0f} %) | {m['en pasted']:.2f} "
+              f"({100 * m['en pasted'] / m['en theirs']:.0f} %) | {m['fg en ours']:.2f} / {m['fg en theirs']:.2f} "
+              f"({100 * m['fg en ours'] / m['fg en theirs']:.0f} %) | {m['bg mean ours']:.1f} / "
+              f"{m['bg mean theirs']:.1f} | {m['bg levels ours']:.0f} / {m['bg levels theirs']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
