@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs}
-for stage in campaign128g; do
+STAGES=""     # the queued stage(s); none now (see run.sh)
+[ -n "$STAGES" ] || echo "campaign: no stage is queued; nothing to save"
+for stage in $STAGES; do
   [ -f "$RUNS/$stage/log.jsonl" ] && cp "$RUNS/$stage/log.jsonl" "benchmarks/curves/$stage.jsonl"
   latest=$(ls "$RUNS/$stage/checkpoints"/step_*.pt 2>/dev/null | sort | tail -n 1 || true)
   if [ -n "$latest" ]; then
