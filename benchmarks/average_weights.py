@@ -5,7 +5,7 @@
 Every parameter of OUT is sum_i c_i * parameter_i (fp32), the coefficients summing to 1 (default: all equal). It works
 for runs fine-tuned from the same starting weights, which stay close enough in weight space for their average to be a
 good network (Wortsman et al., "Model soups", ICML 2022); averages of unrelated runs are not. The weights issue
-chose the bundled weights of 2026-12-02 14:45 this way (BENCHMARKS.md, "Why exposure"). OUT must not exist yet.
+chose the bundled weights of 2026-12-02 14:39 this way (BENCHMARKS.md, "Why exposure"). OUT must not exist yet.
 """
 from __future__ import annotations
 

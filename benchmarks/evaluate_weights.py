@@ -94,7 +94,7 @@ def main() -> None:
             met &= bool((ratios >= 95).all())
             rows.append((name, len(ours), means, ratios))
             print(f"{name}: {len(ours)} pairs in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-    print(f"| group | pairs | " + " | ".join(m.upper() for m in BAR) + " |")
+    print("| group | pairs | " + " | ".join(m.upper() for m in BAR) + " |")
     print("|---|---|" + "---|" * len(BAR))
     for name, n, means, ratios in rows:
         cells = [f"{means[0, j]:.3g} / {means[1, j]:.3g} ({ratios[j]:.0f} %)" for j in range(len(BAR))]
