@@ -32,14 +32,19 @@ from gifnet.hub import sha256_of  # noqa: E402
 from gifnet.validation import BAR_METRICS as BAR, EVAL_GROUPS  # noqa: E402
 
 
+def evenly_spaced(n: int, limit: int | None) -> list[int]:
+    """Indices of `limit` of n items, evenly spaced from the first to the last (all n when None or >= n)."""
+    if not limit or limit >= n:
+        return list(range(n))
+    return sorted({round(k * (n - 1) / max(1, limit - 1)) for k in range(limit)})
+
+
 def subset(src: Path, dst: Path, limit: int | None) -> Path:
     """A folder of symlinks to `limit` files of `src`, evenly spaced in name order (all when None)."""
     dst.mkdir(parents=True)
     files = sorted(p for p in src.iterdir() if p.is_file())
-    if limit and limit < len(files):
-        files = [files[i] for i in sorted({round(k * (len(files) - 1) / max(1, limit - 1)) for k in range(limit)})]
-    for f in files:
-        (dst / f.name).symlink_to(f.resolve())
+    for i in evenly_spaced(len(files), limit):
+        (dst / files[i].name).symlink_to(files[i].resolve())
     return dst
 
 
@@ -54,7 +59,11 @@ def code_hash() -> str:
 def reference_scores(a: Path, b: Path, reference: str, task: str, cache: Path | None, key: str) -> np.ndarray:
     """The reference model's scores `(pairs, metrics)` on the pairs of folders a, b: from `cache` when it holds all of
     them under `key`, else computed (and added to the cache)."""
-    stored = json.loads(cache.read_text()) if cache and cache.exists() else {}
+    try:
+        stored = json.loads(cache.read_text()) if cache and cache.exists() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        sys.exit(f"evaluate_weights: error: {cache} is not a score cache (not JSON); delete it or give another "
+                 "--reference-cache")
     names = [n for n, _, _ in source_pairs(a, b)]
     have = stored.get(key, {})
     if all(n in have for n in names):
@@ -78,6 +87,8 @@ def main() -> None:
     root = Path(args.shared) / "datasets" / "eval"
     args.reference = args.reference or str(Path(args.shared) / "checkpoints/official/Final.model")
     rows, met = [], True
+    ref_id = sha256_of(args.reference) if Path(args.reference).is_file() else args.reference
+    code = code_hash()
     with tempfile.TemporaryDirectory() as tmp:
         for name, (folder, sa, sb, task) in EVAL_GROUPS.items():
             if args.groups and name not in args.groups:
@@ -85,8 +96,7 @@ def main() -> None:
             t0 = time.time()
             a = subset(root / folder / sa, Path(tmp, name, "a"), args.limit)
             b = subset(root / folder / sb, Path(tmp, name, "b"), args.limit)
-            key = "|".join([name, sha256_of(args.reference) if Path(args.reference).is_file() else args.reference,
-                            code_hash(), *BAR])
+            key = "|".join([name, ref_id, code, *BAR])
             ours = score_models(a, b, [args.ours], task=task, metrics=BAR).values[0]
             theirs = reference_scores(a, b, args.reference, task, args.reference_cache, key)
             means = np.stack([ours.mean(0), theirs.mean(0)])     # (2 models, metrics)

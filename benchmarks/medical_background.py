@@ -31,6 +31,8 @@ from gifnet.image import list_images, luma, read_image  # noqa: E402
 from gifnet.pipeline import fuse  # noqa: E402
 from gifnet.validation import EVAL_GROUPS  # noqa: E402
 
+from evaluate_weights import evenly_spaced  # noqa: E402  (this folder)
+
 GROUPS = ("ct-mri", "pet-mri", "spect-mri")
 DARK = 5 / 255          # "black": below 5 grey levels in both sources
 
@@ -58,17 +60,18 @@ def row(model, reference, pa: Path, pb: Path, task: str) -> dict[str, float]:
     ours, theirs = fuse(pa, pb, task=task, model=model), fuse(pa, pb, task=task, model=reference)
     pasted = np.where(bg[..., None] if ours.ndim == 3 else bg, theirs, ours)
     fg = ~bg
-    check = entropy(ours.reshape(-1, *ours.shape[2:])), metrics.en(ours, pa, pb)
-    assert abs(check[0] - check[1]) < 1e-6, f"EN definitions differ: {check}"
+    en_ours = metrics.en(ours, pa, pb)
+    assert abs(entropy(ours.reshape(-1, *ours.shape[2:])) - en_ours) < 1e-6, "entropy() differs from metrics.en"
+    lv_ours, lv_theirs = levels(ours)[bg], levels(theirs)[bg]
     return {
-        "en ours": metrics.en(ours, pa, pb), "en theirs": metrics.en(theirs, pa, pb),
+        "en ours": en_ours, "en theirs": metrics.en(theirs, pa, pb),
         "en pasted": metrics.en(pasted, pa, pb),
         "fg en ours": entropy(ours[fg]) if fg.any() else np.nan,
         "fg en theirs": entropy(theirs[fg]) if fg.any() else np.nan,
         "bg share": bg.mean(),
-        "bg mean ours": levels(ours)[bg].mean() if bg.any() else np.nan,
-        "bg mean theirs": levels(theirs)[bg].mean() if bg.any() else np.nan,
-        "bg levels ours": len(np.unique(levels(ours)[bg])), "bg levels theirs": len(np.unique(levels(theirs)[bg])),
+        "bg mean ours": lv_ours.mean() if bg.any() else np.nan,
+        "bg mean theirs": lv_theirs.mean() if bg.any() else np.nan,
+        "bg levels ours": len(np.unique(lv_ours)), "bg levels theirs": len(np.unique(lv_theirs)),
     }
 
 
@@ -88,10 +91,7 @@ def main() -> None:
     for name in GROUPS:
         folder, sa, sb, task = EVAL_GROUPS[name]
         fa, fb = list_images(root / folder / sa), list_images(root / folder / sb)
-        idx = range(len(fa))
-        if args.limit and args.limit < len(fa):
-            idx = sorted({round(k * (len(fa) - 1) / max(1, args.limit - 1)) for k in range(args.limit)})
-        rows = [row(model, reference, fa[i], fb[i], task) for i in idx]
+        rows = [row(model, reference, fa[i], fb[i], task) for i in evenly_spaced(len(fa), args.limit)]
         m = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
         print(f"| {name} | {len(rows)} | {m['bg share']:.0%} | {m['en ours']:.2f} / {m['en theirs']:.2f} "
               f"({100 * m['en ours'] / m['en theirs']:.0f} %) | {m['en pasted']:.2f} "
