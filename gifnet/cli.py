@@ -350,6 +350,8 @@ def _add_train(sub) -> None:
                                     "none)")):
         p.add_argument(f"--restore-{name}", type=float, nargs=2, metavar=("LOW", "HIGH"),
                        help=f"--restore's range of the {what}; gifnet.data.RestoreConfig")
+    p.add_argument("--restore-exposure-share", type=float, metavar="P",
+                   help="share of the degraded samples that --restore-exposure exposes apart (default 1: all)")
     p.add_argument("--weights", choices=("gradient", "densenet"),
                    help="information weights: weight-free gradient energy (default), or DenseNet-121 features as the "
                         "release (downloads timm/densenet121.tv_in1k once)")
@@ -398,6 +400,8 @@ def _run_train(args) -> int:
         given["freeze"] = tuple(given["freeze"])
     ranges = {f.name: tuple(getattr(args, f"restore_{f.name}")) for f in dataclasses.fields(RestoreConfig)
               if getattr(args, f"restore_{f.name}", None) is not None}
+    if args.restore_exposure_share is not None:
+        ranges["exposed"] = args.restore_exposure_share
     if ranges:
         given["degradation"] = dataclasses.replace(RestoreConfig(), **ranges)
     if args.resume:

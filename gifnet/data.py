@@ -221,6 +221,7 @@ class RestoreConfig:
     gamma: tuple[float, float] = (1.0, 1.0)       # both inputs raised to this power (> 1 darkens); (1, 1): off
     gain: tuple[float, float] = (1.0, 1.0)        # both inputs multiplied by this (< 1 darkens); (1, 1): off
     exposure: tuple[float, float] = (0.0, 0.0)    # stops e: one input x 2**e, the other x 2**-e, clipped; (0, 0): off
+    exposed: float = 1.0                          # share of the degraded samples exposed apart (when exposure is on)
 
 
 @dataclass
@@ -244,7 +245,7 @@ def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.n
 def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random.Generator,
             config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both multi-focus inputs blurred by one Gaussian and their contrast about the sharp crop's mean scaled by one
-    factor, optionally exposed apart (`x * 2**e` and `x * 2**-e`, clipped), darkened by one gain (`x * s`) and one gamma
+    factor, optionally exposed apart (`x * 2**e` and `x * 2**-e`, clipped; in a share `exposed` of them), darkened by one gain (`x * s`) and one gamma
     (`x ** g`), then optionally noisy (independent noise per input, one std), with the ranges of `config`. The ground
     truth stays the sharp crop, so the MFIF step learns to restore detail and contrast that neither input has: the
     enhancement the authors' checkpoint applies (given one sharp image in both slots it doubles the spatial frequency
@@ -259,7 +260,7 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
     k = gaussian_kernel(rng.uniform(*cfg.blur))
     keep, mean = rng.uniform(*cfg.contrast), float(sharp.mean())
     out = [mean + keep * (convolve(x, k) - mean) for x in (near, far)]
-    if cfg.exposure != (0.0, 0.0):                 # no draw when off, as for the others
+    if cfg.exposure != (0.0, 0.0) and (cfg.exposed >= 1 or rng.random() < cfg.exposed):  # no draw when off or 1
         stops = rng.uniform(*cfg.exposure) * (1 if rng.random() < 0.5 else -1)
         out = [np.clip(out[0] * 2.0 ** stops, 0, 1), np.clip(out[1] * 2.0 ** -stops, 0, 1)]
     if cfg.gain != (1.0, 1.0):                     # no draw when off, as for gamma and noise

@@ -121,7 +121,8 @@ class TrainConfig:
         d = dict(d)
         d["multifocus"] = FocusConfig(**{k: tuple(v) if isinstance(v, list) else v
                                          for k, v in d.get("multifocus", {}).items()})
-        d["degradation"] = RestoreConfig(**{k: tuple(v) for k, v in d.get("degradation", {}).items()})
+        d["degradation"] = RestoreConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                            for k, v in d.get("degradation", {}).items()})
         d["freeze"] = tuple(d.get("freeze", ()))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -139,11 +140,15 @@ class TrainConfig:
             raise GifnetError(f"dark is a probability, between 0 and 1, got {self.dark}", param="dark")
         if not 0 <= self.restore <= 1:
             raise GifnetError(f"restore is a probability, between 0 and 1, got {self.restore}", param="restore")
-        for name, (lo, hi) in vars(self.degradation).items():     # param: the CLI's --restore-<name>
+        ranges = {k: v for k, v in vars(self.degradation).items() if isinstance(v, tuple)}
+        for name, (lo, hi) in ranges.items():                      # param: the CLI's --restore-<name>
             top = " <= 1" if name == "contrast" else ""
             if not 0 <= lo <= hi or (top and hi > 1):
                 raise GifnetError(f"degradation.{name} must be a range 0 <= low <= high{top}, got ({lo}, {hi})",
                                   param=f"restore_{name}")
+        if not 0 <= self.degradation.exposed <= 1:
+            raise GifnetError(f"degradation.exposed is a share, between 0 and 1, got {self.degradation.exposed}",
+                              param="restore_exposure_share")
         if self.degradation.blur[0] <= 0:
             raise GifnetError(f"degradation.blur must be above 0 pixels, got {self.degradation.blur}",
                               param="restore_blur")

@@ -257,6 +257,23 @@ def test_restore_exposure_brightens_one_input_and_darkens_the_other(tmp_path):
     assert any(brighter) and not all(brighter)
 
 
+def test_restore_exposure_share_exposes_only_some_samples(tmp_path):
+    """`RestoreConfig.exposed`: with a share below 1, some degraded samples are exposed apart and the others keep the
+    same brightness in both inputs; share 1 (the default) draws nothing more than before the option."""
+    plain, some = restore_streams(tmp_path, exposure=(1.0, 1.0), exposed=0.5)
+    moved = []
+    for k in range(12):
+        n_plain, n_some = plain.sample(k)["near"], some.sample(k)["near"]
+        assert np.array_equal(plain.sample(k)["vis"], some.sample(k)["vis"])
+        moved.append(abs(float(n_some.mean()) - float(n_plain.mean())) > 1e-3)
+    assert any(moved) and not all(moved)
+    sharp = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    used, fresh = np.random.default_rng(7), np.random.default_rng(7)
+    degrade(sharp, sharp, sharp, used, RestoreConfig(exposure=(1.0, 1.0)))
+    fresh.uniform(), fresh.uniform(), fresh.uniform(), fresh.random()   # blur, contrast, stops, which input: no more
+    assert used.random() == fresh.random()
+
+
 def test_every_image_is_visited_once_per_epoch(tmp_path):
     write_pairs(tmp_path, names=tuple("abcde"), same=True, size=(32, 32))
     folder = PairedFolder(tmp_path, min_size=32)

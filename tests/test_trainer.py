@@ -175,7 +175,8 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(degradation=RestoreConfig(contrast=(0.7, 1.2))), "degradation.contrast"),
                                        (dict(degradation=RestoreConfig(blur=(0.0, 1.0))), "degradation.blur"),
                                        (dict(degradation=RestoreConfig(gamma=(0.0, 1.2))), "degradation.gamma"),
-                                       (dict(degradation=RestoreConfig(gain=(0.0, 1.0))), "degradation.gain")])
+                                       (dict(degradation=RestoreConfig(gain=(0.0, 1.0))), "degradation.gain"),
+                                       (dict(degradation=RestoreConfig(exposed=1.5)), "degradation.exposed")])
 def test_bad_settings(data, tmp_path, bad, match):
     with pytest.raises(GifnetError, match=match):
         Trainer(config(data, tmp_path / "run", **bad))
@@ -185,12 +186,14 @@ def test_cli(data, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "1", "--crop", "32", "--batch", "2",
                  "--threads", "1", "--restore", "0.5", "--restore-noise", "0.01", "0.03",
-                 "--restore-gamma", "1", "1.3", "--restore-gain", "0.8", "1"]) == 0
+                 "--restore-gamma", "1", "1.3", "--restore-gain", "0.8", "1", "--restore-exposure", "0", "1",
+                 "--restore-exposure-share", "0.4"]) == 0
     assert (out / "model.safetensors").is_file()
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "2", "--resume", "--threads", "1"]) == 0
     saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(out))["config"])     # the ranges survive resume
     assert saved.restore == 0.5
-    assert saved.degradation == RestoreConfig(noise=(0.01, 0.03), gamma=(1.0, 1.3), gain=(0.8, 1.0))
+    assert saved.degradation == RestoreConfig(noise=(0.01, 0.03), gamma=(1.0, 1.3), gain=(0.8, 1.0),
+                                              exposure=(0.0, 1.0), exposed=0.4)
     assert "steps: 2" in (out / "README.md").read_text()
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
