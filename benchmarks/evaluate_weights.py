@@ -10,11 +10,13 @@ a CPU budget; the table says so. Data: $GIFNET_SHARED/datasets/eval (reference d
 
 `--reference-cache FILE` keeps the reference model's per-pair scores in FILE (JSON, e.g. runs/reference-scores.json;
 not for the repository: they are numbers of the reference data) and reuses them while the reference checkpoint and
-the package's code are unchanged (both hashed into the key), halving the time of the next evaluation.
+the scoring code are unchanged (both hashed into the key; training code is not part of it), halving the time of
+the next evaluation.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -48,10 +50,28 @@ def subset(src: Path, dst: Path, limit: int | None) -> Path:
     return dst
 
 
+def scoring_modules() -> list[Path]:
+    """The package's modules that scores depend on: gifnet/__init__.py, gifnet.evaluate and every module they import,
+    directly or not, found by reading their relative imports (lazy ones too). Training code is not among them."""
+    pkg = Path(__file__).resolve().parents[1] / "gifnet"
+    todo, seen = ["__init__", "evaluate"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((pkg / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+                todo += [n if (pkg / f"{n}.py").is_file() else "__init__" for n in names]   # __version__ & co
+    return sorted(pkg / f"{n}.py" for n in seen)
+
+
 def code_hash() -> str:
-    """sha256 of the package's source: cached scores are reused only by the code that computed them."""
+    """sha256 of the scoring code (`scoring_modules`): cached scores are reused only by the code that computed them,
+    and survive changes to the training code."""
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).resolve().parents[1].joinpath("gifnet").glob("*.py")):
+    for f in scoring_modules():
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()
 
