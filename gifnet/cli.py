@@ -344,6 +344,8 @@ def _add_train(sub) -> None:
     for name, what in (("blur", "Gaussian blur sigma in pixels (default 0.5 1.5)"),
                        ("contrast", "contrast kept (default 0.7 1.0)"),
                        ("noise", "noise std in grey levels / 255 (default 0 0: none)"),
+                       ("grain", "blur sigma of the noise in pixels, grainy noise of the same std (default 0 0: "
+                                 "white)"),
                        ("gamma", "gamma applied to the inputs, above 1 darkens (default 1 1: none)"),
                        ("gain", "gain applied to the inputs, below 1 darkens (default 1 1: none)"),
                        ("exposure", "exposure difference in stops, one input brighter and one darker (default 0 0: "

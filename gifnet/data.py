@@ -217,7 +217,8 @@ class RestoreConfig:
     """How `degrade` spoils both multi-focus inputs of a sample (`DataConfig.restore`): one draw of each per sample."""
     blur: tuple[float, float] = (0.5, 1.5)        # Gaussian sigma in pixels, the same for both inputs
     contrast: tuple[float, float] = (0.7, 1.0)    # contrast kept about the sharp crop's mean, the same for both
-    noise: tuple[float, float] = (0.0, 0.0)       # std of white Gaussian noise (grey levels / 255), its own per input
+    noise: tuple[float, float] = (0.0, 0.0)       # std of Gaussian noise (grey levels / 255), its own per input
+    grain: tuple[float, float] = (0.0, 0.0)       # sigma (px) of a blur of the noise, same std: grain; (0, 0): white
     gamma: tuple[float, float] = (1.0, 1.0)       # both inputs raised to this power (> 1 darkens); (1, 1): off
     gain: tuple[float, float] = (1.0, 1.0)        # both inputs multiplied by this (< 1 darkens); (1, 1): off
     exposure: tuple[float, float] = (0.0, 0.0)    # stops e: one input x 2**e, the other x 2**-e, clipped; (0, 0): off
@@ -242,15 +243,25 @@ def darken(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.n
     return (a * mask).astype(np.float32), (b * mask).astype(np.float32)
 
 
+def noise_field(shape: tuple[int, int], rng: np.random.Generator, kernel: np.ndarray | None = None) -> np.ndarray:
+    """Standard normal noise of `shape`: white, or blurred by `kernel` and rescaled to unit std per pixel."""
+    z = rng.standard_normal(shape)
+    if kernel is None:
+        return z
+    return convolve(z, kernel) / float(np.sqrt((kernel.astype(np.float64) ** 2).sum()))
+
+
 def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random.Generator,
             config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both multi-focus inputs blurred by one Gaussian and their contrast about the sharp crop's mean scaled by one
-    factor, optionally exposed apart (`x * 2**e` and `x * 2**-e`, clipped; in a share `exposed` of them), darkened by one gain (`x * s`) and one gamma
-    (`x ** g`), then optionally noisy (independent noise per input, one std), with the ranges of `config`. The ground
-    truth stays the sharp crop, so the MFIF step learns to restore detail and contrast that neither input has: the
-    enhancement the authors' checkpoint applies (given one sharp image in both slots it doubles the spatial frequency
-    and raises the contrast by a quarter), which the release's objective alone, a copy of the sharp regions, does not
-    teach. Noise makes restoring mean denoising too, so that sensor noise is not sharpened. A gamma above 1 makes
+    factor, optionally exposed apart (`x * 2**e` and `x * 2**-e`, clipped; in a share `exposed` of them), darkened by
+    one gain (`x * s`) and one gamma (`x ** g`), then optionally noisy (independent noise per input, one std; white, or
+    grainy: blurred, of the same std), with the ranges of `config`. The ground truth stays the sharp crop, so the MFIF
+    step learns to restore detail and contrast that neither input has: the enhancement the authors' checkpoint applies
+    (given one sharp image in both slots it doubles the spatial frequency and raises the contrast by a quarter), which
+    the release's objective alone, a copy of the sharp regions, does not teach. Noise makes restoring mean denoising
+    too, so that sensor noise is not sharpened; grain (noise blurred over a pixel or two, as sensor noise after
+    demosaicing and compression is) so that faint texture in flat regions is not sharpened either. A gamma above 1 makes
     restoring mean brightening: the authors' checkpoint renders mid-tones and dark regions brighter than either source
     (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the highlights; undoing a gain below 1 brightens
     and stretches the contrast alike at every level. An exposure difference (one input brighter and clipped, the other
@@ -271,7 +282,8 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
         out = [np.clip(x, 0, 1) ** g for x in out]
     if cfg.noise[1] > 0:                           # no draw when off: streams stay as they were
         std = rng.uniform(*cfg.noise)
-        out = [x + std * rng.standard_normal(x.shape) for x in out]
+        grain = gaussian_kernel(rng.uniform(*cfg.grain)) if cfg.grain[1] > 0 else None   # no draw when white
+        out = [x + std * noise_field(x.shape, rng, grain) for x in out]
     return tuple(x.astype(np.float32) for x in out)
 
 

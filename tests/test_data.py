@@ -222,6 +222,24 @@ def test_restore_noise_is_independent_per_input_and_off_by_default(tmp_path):
         assert abs(np.corrcoef(dn.ravel(), df.ravel())[0, 1]) < 0.1      # independent noise per input
 
 
+def test_restore_grain_blurs_the_noise_at_the_same_std(tmp_path):
+    """`RestoreConfig.grain`: the noise is blurred (neighbouring pixels correlated) and rescaled to the drawn std; the
+    default (white noise) draws nothing more, so noisy streams written before the option stay as they were."""
+    clean, grainy = restore_streams(tmp_path, noise=(0.02, 0.02), grain=(1.0, 1.0))
+    _, white = restore_streams(tmp_path, noise=(0.02, 0.02))
+    for k in range(3):
+        dg, dw = grainy.sample(k)["near"] - clean.sample(k)["near"], white.sample(k)["near"] - clean.sample(k)["near"]
+        assert dg.std() == pytest.approx(0.02, rel=0.15) and dw.std() == pytest.approx(0.02, rel=0.1)
+        assert np.corrcoef(dg[:, 1:].ravel(), dg[:, :-1].ravel())[0, 1] > 0.5          # neighbours alike
+        assert abs(np.corrcoef(dw[:, 1:].ravel(), dw[:, :-1].ravel())[0, 1]) < 0.1
+    sharp = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    used, fresh = np.random.default_rng(7), np.random.default_rng(7)
+    degrade(sharp, sharp, sharp, used, RestoreConfig(noise=(0.01, 0.02)))
+    fresh.uniform(), fresh.uniform(), fresh.uniform()     # blur, contrast, noise std
+    fresh.standard_normal((32, 32)), fresh.standard_normal((32, 32))
+    assert used.random() == fresh.random()
+
+
 @pytest.mark.parametrize("name, value, darken", [("gamma", 1.5, lambda x: np.clip(x, 0, 1) ** 1.5),
                                                   ("gain", 0.7, lambda x: x * 0.7)])
 def test_restore_tone_darkens_both_inputs_alike_and_is_off_by_default(tmp_path, name, value, darken):

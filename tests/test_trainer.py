@@ -186,14 +186,14 @@ def test_cli(data, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "1", "--crop", "32", "--batch", "2",
                  "--threads", "1", "--restore", "0.5", "--restore-noise", "0.01", "0.03",
-                 "--restore-gamma", "1", "1.3", "--restore-gain", "0.8", "1", "--restore-exposure", "0", "1",
-                 "--restore-exposure-share", "0.4"]) == 0
+                 "--restore-grain", "0.5", "1", "--restore-gamma", "1", "1.3", "--restore-gain", "0.8", "1",
+                 "--restore-exposure", "0", "1", "--restore-exposure-share", "0.4"]) == 0
     assert (out / "model.safetensors").is_file()
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "2", "--resume", "--threads", "1"]) == 0
     saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(out))["config"])     # the ranges survive resume
     assert saved.restore == 0.5
-    assert saved.degradation == RestoreConfig(noise=(0.01, 0.03), gamma=(1.0, 1.3), gain=(0.8, 1.0),
-                                              exposure=(0.0, 1.0), exposed=0.4)
+    assert saved.degradation == RestoreConfig(noise=(0.01, 0.03), grain=(0.5, 1.0), gamma=(1.0, 1.3),
+                                              gain=(0.8, 1.0), exposure=(0.0, 1.0), exposed=0.4)
     assert "steps: 2" in (out / "README.md").read_text()
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
