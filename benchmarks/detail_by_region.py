@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gifnet.data import convolve, gaussian_kernel  # noqa: E402
+from gifnet.errors import GifnetError  # noqa: E402
 from gifnet.hub import load_model  # noqa: E402
 from gifnet.validation import EVAL_GROUPS, ValidationSet  # noqa: E402
 
@@ -68,8 +69,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("GIFNET_THREADS", "1")))
     reference = args.reference or str(Path(args.shared) / "checkpoints/official/Final.model")
-    vset = ValidationSet.from_folder(Path(args.shared) / "datasets/eval", pairs=args.pairs, crop=args.crop)
-    models = {w: load_model(w) for w in [reference, *args.weights]}
+    try:
+        vset = ValidationSet.from_folder(Path(args.shared) / "datasets/eval", pairs=args.pairs, crop=args.crop)
+        models = {w: load_model(w) for w in [reference, *args.weights]}
+    except GifnetError as e:
+        sys.exit(f"detail_by_region: error: {e}")
     print("| group | weights | SSIM flat | SSIM middle | SSIM edge | high-pass flat | middle | edge |")
     print("|---|---|---|---|---|---|---|---|")
     for group, crops in vset.groups.items():

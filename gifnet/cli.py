@@ -342,6 +342,7 @@ def _add_train(sub) -> None:
                         "everywhere, so the network learns to restore detail and contrast (gifnet.data.degrade); "
                         "default 0, the release's data")
     for name, what in (("blur", "Gaussian blur sigma in pixels (default 0.5 1.5)"),
+                       ("mix", "share of the blurred image mixed into the input, a partial blur (default 1 1: all)"),
                        ("contrast", "contrast kept (default 0.7 1.0)"),
                        ("noise", "noise std in grey levels / 255 (default 0 0: none)"),
                        ("grain", "blur sigma of the noise in pixels, grainy noise of the same std (default 0 0: "

@@ -216,6 +216,7 @@ DARK_MASK = FocusConfig(grid=(2, 4), coverage=(0.35, 0.8), feather=3.0)
 class RestoreConfig:
     """How `degrade` spoils both multi-focus inputs of a sample (`DataConfig.restore`): one draw of each per sample."""
     blur: tuple[float, float] = (0.5, 1.5)        # Gaussian sigma in pixels, the same for both inputs
+    mix: tuple[float, float] = (1.0, 1.0)         # share m of the blur in the input: (1 - m) x + m blur(x); 1: all
     contrast: tuple[float, float] = (0.7, 1.0)    # contrast kept about the sharp crop's mean, the same for both
     noise: tuple[float, float] = (0.0, 0.0)       # std of Gaussian noise (grey levels / 255), its own per input
     grain: tuple[float, float] = (0.0, 0.0)       # sigma (px) of a blur of the noise, same std: grain; (0, 0): white
@@ -253,24 +254,31 @@ def noise_field(shape: tuple[int, int], rng: np.random.Generator, kernel: np.nda
 
 def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random.Generator,
             config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Both multi-focus inputs blurred by one Gaussian and their contrast about the sharp crop's mean scaled by one
-    factor, optionally exposed apart (`x * 2**e` and `x * 2**-e`, clipped; in a share `exposed` of them), darkened by
-    one gain (`x * s`) and one gamma (`x ** g`), then optionally noisy (independent noise per input, one std; white, or
-    grainy: blurred, of the same std), with the ranges of `config`. The ground truth stays the sharp crop, so the MFIF
-    step learns to restore detail and contrast that neither input has: the enhancement the authors' checkpoint applies
-    (given one sharp image in both slots it doubles the spatial frequency and raises the contrast by a quarter), which
-    the release's objective alone, a copy of the sharp regions, does not teach. Noise makes restoring mean denoising
-    too, so that sensor noise is not sharpened; grain (noise blurred over a pixel or two, as sensor noise after
-    demosaicing and compression is) so that faint texture in flat regions is not sharpened either. A gamma above 1 makes
-    restoring mean brightening: the authors' checkpoint renders mid-tones and dark regions brighter than either source
-    (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the highlights; undoing a gain below 1 brightens
-    and stretches the contrast alike at every level. An exposure difference (one input brighter and clipped, the other
-    darker) makes restoring mean multi-exposure fusion: highlights from the darker input, shadows from the brighter, at
-    the sharp crop's exposure; without it the multi-focus step never sees two inputs of different brightness."""
+    """Both multi-focus inputs blurred by one Gaussian (or mixed with their blur: a partial blur) and their contrast
+    about the sharp crop's mean scaled by one factor, optionally exposed apart (`x * 2**e` and `x * 2**-e`, clipped; in
+    a share `exposed` of them), darkened by one gain (`x * s`) and one gamma (`x ** g`), then optionally noisy
+    (independent noise per input, one std; white, or grainy: blurred, of the same std), with the ranges of `config`. The
+    ground truth stays the sharp crop, so the MFIF step learns to restore detail and contrast that neither input has:
+    the enhancement the authors' checkpoint applies (given one sharp image in both slots it doubles the spatial
+    frequency and raises the contrast by a quarter), which the release's objective alone, a copy of the sharp regions,
+    does not teach. A partial blur (mix below 1) bounds the gain the inverse needs (1 / (1 - m) at most, at every
+    frequency the blur removes): the finest texture is not amplified far more than edges, as it is to undo a full
+    Gaussian blur. Noise makes restoring mean denoising too, so that sensor noise is not sharpened; grain (noise blurred
+    over a pixel or two, as sensor noise after demosaicing and compression is) so that faint texture in flat regions is
+    not sharpened either. A gamma above 1 makes restoring mean brightening: the authors' checkpoint renders mid-tones
+    and dark regions brighter than either source (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the
+    highlights; undoing a gain below 1 brightens and stretches the contrast alike at every level. An exposure difference
+    (one input brighter and clipped, the other darker) makes restoring mean multi-exposure fusion: highlights from the
+    darker input, shadows from the brighter, at the sharp crop's exposure; without it the multi-focus step never sees
+    two inputs of different brightness."""
     cfg = config or RestoreConfig()
     k = gaussian_kernel(rng.uniform(*cfg.blur))
     keep, mean = rng.uniform(*cfg.contrast), float(sharp.mean())
-    out = [mean + keep * (convolve(x, k) - mean) for x in (near, far)]
+    blurred = [convolve(x, k) for x in (near, far)]
+    if cfg.mix != (1.0, 1.0):                      # a partial blur; no draw when off
+        m = rng.uniform(*cfg.mix)
+        blurred = [(1 - m) * x + m * b for x, b in zip((near, far), blurred)]
+    out = [mean + keep * (b - mean) for b in blurred]
     if cfg.exposure != (0.0, 0.0) and (cfg.exposed >= 1 or rng.random() < cfg.exposed):  # no draw when off or 1
         stops = rng.uniform(*cfg.exposure) * (1 if rng.random() < 0.5 else -1)
         out = [np.clip(out[0] * 2.0 ** stops, 0, 1), np.clip(out[1] * 2.0 ** -stops, 0, 1)]

@@ -142,7 +142,7 @@ class TrainConfig:
             raise GifnetError(f"restore is a probability, between 0 and 1, got {self.restore}", param="restore")
         ranges = {k: v for k, v in vars(self.degradation).items() if isinstance(v, tuple)}
         for name, (lo, hi) in ranges.items():                      # param: the CLI's --restore-<name>
-            top = " <= 1" if name == "contrast" else ""
+            top = " <= 1" if name in ("contrast", "mix") else ""
             if not 0 <= lo <= hi or (top and hi > 1):
                 raise GifnetError(f"degradation.{name} must be a range 0 <= low <= high{top}, got ({lo}, {hi})",
                                   param=f"restore_{name}")

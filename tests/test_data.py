@@ -222,6 +222,20 @@ def test_restore_noise_is_independent_per_input_and_off_by_default(tmp_path):
         assert abs(np.corrcoef(dn.ravel(), df.ravel())[0, 1]) < 0.1      # independent noise per input
 
 
+def test_restore_mix_is_a_partial_blur(tmp_path):
+    """`RestoreConfig.mix`: the input is (1 - m) x + m blur(x) before the contrast: with m = 0.5 exactly halfway
+    between the unblurred input (at the same contrast) and the fully blurred one; the default (1, 1) draws nothing."""
+    sharp = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    full = degrade(sharp, sharp, sharp, np.random.default_rng(5), RestoreConfig(contrast=(1, 1)))
+    half = degrade(sharp, sharp, sharp, np.random.default_rng(5), RestoreConfig(contrast=(1, 1), mix=(0.5, 0.5)))
+    np.testing.assert_allclose(half[0], 0.5 * sharp + 0.5 * full[0], atol=1e-5)
+    assert np.abs(np.diff(half[0])).mean() > np.abs(np.diff(full[0])).mean()       # more detail kept
+    used, fresh = np.random.default_rng(7), np.random.default_rng(7)
+    degrade(sharp, sharp, sharp, used, RestoreConfig())
+    fresh.uniform(), fresh.uniform()                      # the blur and contrast draws, nothing else
+    assert used.random() == fresh.random()
+
+
 def test_restore_grain_blurs_the_noise_at_the_same_std(tmp_path):
     """`RestoreConfig.grain`: the noise is blurred (neighbouring pixels correlated) and rescaled to the drawn std; the
     default (white noise) draws nothing more, so noisy streams written before the option stay as they were."""
