@@ -55,7 +55,8 @@ def region_scores(model: torch.nn.Module, a: np.ndarray, b: np.ndarray) -> np.nd
         f = model(torch.from_numpy(a)[None, None], torch.from_numpy(b)[None, None]).clamp(0, 1)[0, 0].numpy()
     s = ssim_map(f, a) + ssim_map(f, b)
     hp = (f - convolve(f, gaussian_kernel(2.0))) * 255
-    return np.array([[s[m].mean() for m in thirds(a, b)], [np.sqrt((hp[m] ** 2).mean()) for m in thirds(a, b)]])
+    masks = thirds(a, b)
+    return np.array([[s[m].mean() for m in masks], [np.sqrt((hp[m] ** 2).mean()) for m in masks]])
 
 
 def main() -> None:
@@ -66,8 +67,10 @@ def main() -> None:
     ap.add_argument("--groups", nargs="*", choices=list(EVAL_GROUPS), help="these groups only (default: all)")
     ap.add_argument("--pairs", type=int, default=2, help="pairs per group (default 2, as the training validation)")
     ap.add_argument("--crop", type=int, default=256, help="centre-crop side (default 256)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = ap.parse_args()
-    torch.set_num_threads(int(os.environ.get("GIFNET_THREADS", "1")))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     reference = args.reference or str(Path(args.shared) / "checkpoints/official/Final.model")
     try:
         vset = ValidationSet.from_folder(Path(args.shared) / "datasets/eval", pairs=args.pairs, crop=args.crop)

@@ -149,6 +149,12 @@ class TrainConfig:
         if not 0 <= self.degradation.exposed <= 1:
             raise GifnetError(f"degradation.exposed is a share, between 0 and 1, got {self.degradation.exposed}",
                               param="restore_exposure_share")
+        if self.degradation.exposed != 1 and self.degradation.exposure == (0.0, 0.0):
+            raise GifnetError("degradation.exposed (--restore-exposure-share) needs an exposure range: give "
+                              "--restore-exposure LOW HIGH too", param="restore_exposure_share")
+        if self.degradation.grain != (0.0, 0.0) and self.degradation.noise[1] == 0:
+            raise GifnetError("degradation.grain (--restore-grain) blurs the restore noise, which is off: give "
+                              "--restore-noise LOW HIGH too", param="restore_grain")
         if self.degradation.blur[0] <= 0:
             raise GifnetError(f"degradation.blur must be above 0 pixels, got {self.degradation.blur}",
                               param="restore_blur")

@@ -177,7 +177,9 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(degradation=RestoreConfig(gamma=(0.0, 1.2))), "degradation.gamma"),
                                        (dict(degradation=RestoreConfig(gain=(0.0, 1.0))), "degradation.gain"),
                                        (dict(degradation=RestoreConfig(exposed=1.5)), "degradation.exposed"),
-                                       (dict(degradation=RestoreConfig(mix=(0.5, 1.5))), "degradation.mix")])
+                                       (dict(degradation=RestoreConfig(mix=(0.5, 1.5))), "degradation.mix"),
+                                       (dict(degradation=RestoreConfig(exposed=0.5)), "needs an exposure range"),
+                                       (dict(degradation=RestoreConfig(grain=(1.0, 1.0))), "noise, which is off")])
 def test_bad_settings(data, tmp_path, bad, match):
     with pytest.raises(GifnetError, match=match):
         Trainer(config(data, tmp_path / "run", **bad))
