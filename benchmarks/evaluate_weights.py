@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
+from gifnet.errors import GifnetError  # noqa: E402
 from gifnet.evaluate import score_models, source_pairs  # noqa: E402
 from gifnet.files import write_text  # noqa: E402
 from gifnet.hub import sha256_of  # noqa: E402
@@ -95,7 +96,23 @@ def reference_scores(a: Path, b: Path, reference: str, task: str, cache: Path | 
     return s.values[0]
 
 
+def eval_root(shared: str) -> Path:
+    """`SHARED/datasets/eval`, or a one-line exit saying what to pass when it is missing."""
+    root = Path(shared) / "datasets" / "eval"
+    if not root.is_dir():
+        sys.exit(f"{Path(sys.argv[0]).stem}: error: {root} not found; pass --shared (or set GIFNET_SHARED) to the "
+                 "reference data folder")
+    return root
+
+
 def main() -> None:
+    try:
+        run()
+    except GifnetError as e:
+        sys.exit(f"evaluate_weights: error: {e}")
+
+
+def run() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ours", required=True, help="our weights (folder, file or Hub id)")
     ap.add_argument("--reference", help="the weights to compare against (default: the authors' checkpoint in --shared)")
@@ -104,7 +121,7 @@ def main() -> None:
     ap.add_argument("--groups", nargs="*", choices=list(EVAL_GROUPS), help="these groups only (default: all)")
     ap.add_argument("--reference-cache", type=Path, help="JSON file keeping the reference's scores between runs")
     args = ap.parse_args()
-    root = Path(args.shared) / "datasets" / "eval"
+    root = eval_root(args.shared)
     args.reference = args.reference or str(Path(args.shared) / "checkpoints/official/Final.model")
     rows, met = [], True
     ref_id = sha256_of(args.reference) if Path(args.reference).is_file() else args.reference

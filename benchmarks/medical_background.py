@@ -26,12 +26,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gifnet import metrics  # noqa: E402
+from gifnet.errors import GifnetError  # noqa: E402
+from gifnet.evaluate import source_pairs  # noqa: E402
 from gifnet.hub import load_model  # noqa: E402
-from gifnet.image import list_images, luma, read_image  # noqa: E402
+from gifnet.image import luma, read_image  # noqa: E402
 from gifnet.pipeline import fuse  # noqa: E402
 from gifnet.validation import EVAL_GROUPS  # noqa: E402
 
-from evaluate_weights import evenly_spaced  # noqa: E402  (this folder)
+from evaluate_weights import eval_root, evenly_spaced  # noqa: E402  (this folder)
 
 GROUPS = ("ct-mri", "pet-mri", "spect-mri")
 DARK = 5 / 255          # "black": below 5 grey levels in both sources
@@ -81,8 +83,11 @@ def main() -> None:
     ap.add_argument("--shared", default=os.environ.get("GIFNET_SHARED", "../shared"))
     ap.add_argument("--limit", type=int, default=None, help="N pairs of each set only, evenly spaced")
     args = ap.parse_args()
-    root = Path(args.shared) / "datasets" / "eval"
-    model, reference = load_model(args.ours), load_model(Path(args.shared) / "checkpoints/official/Final.model")
+    root = eval_root(args.shared)
+    try:
+        model, reference = load_model(args.ours), load_model(Path(args.shared) / "checkpoints/official/Final.model")
+    except GifnetError as e:
+        sys.exit(f"medical_background: error: {e}")
     print(f"{datetime.datetime.now().isoformat(timespec='minutes')}: {args.ours} against the authors' checkpoint; "
           f"background = both sources below 5 grey levels\n")
     print("| group | pairs | bg share | EN ours / theirs | EN, their bg pasted into ours | foreground EN ours / theirs "
@@ -90,8 +95,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in GROUPS:
         folder, sa, sb, task = EVAL_GROUPS[name]
-        fa, fb = list_images(root / folder / sa), list_images(root / folder / sb)
-        rows = [row(model, reference, fa[i], fb[i], task) for i in evenly_spaced(len(fa), args.limit)]
+        pairs = source_pairs(root / folder / sa, root / folder / sb)         # paired by name, as the evaluation
+        rows = [row(model, reference, pairs[i][1], pairs[i][2], task) for i in evenly_spaced(len(pairs), args.limit)]
         m = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
         print(f"| {name} | {len(rows)} | {m['bg share']:.0%} | {m['en ours']:.2f} / {m['en theirs']:.2f} "
               f"({100 * m['en ours'] / m['en theirs']:.0f} %) | {m['en pasted']:.2f} "

@@ -222,7 +222,7 @@ def test_restore_noise_is_independent_per_input_and_off_by_default(tmp_path):
         assert abs(np.corrcoef(dn.ravel(), df.ravel())[0, 1]) < 0.1      # independent noise per input
 
 
-def test_restore_mix_is_a_partial_blur(tmp_path):
+def test_restore_mix_is_a_partial_blur():
     """`RestoreConfig.mix`: the input is (1 - m) x + m blur(x) before the contrast: with m = 0.5 exactly halfway
     between the unblurred input (at the same contrast) and the fully blurred one; the default (1, 1) draws nothing."""
     sharp = np.random.default_rng(0).random((32, 32)).astype(np.float32)
