@@ -355,6 +355,10 @@ def _add_train(sub) -> None:
                        help=f"--restore's range of the {what}; gifnet.data.RestoreConfig")
     p.add_argument("--restore-exposure-share", type=float, metavar="P",
                    help="share of the degraded samples that --restore-exposure exposes apart (default 1: all)")
+    p.add_argument("--restore-edges", type=float, metavar="G",
+                   help="blur edges and hardly the flat regions: the share of --restore's blur is d / (d + G) at a "
+                        "local gradient d (grey levels / 255 per pixel; e.g. 0.016, about 4 grey levels); default 0: "
+                        "the same blur everywhere")
     p.add_argument("--weights", choices=("gradient", "densenet"),
                    help="information weights: weight-free gradient energy (default), or DenseNet-121 features as the "
                         "release (downloads timm/densenet121.tv_in1k once)")
@@ -402,9 +406,11 @@ def _run_train(args) -> int:
     if "freeze" in given:
         given["freeze"] = tuple(given["freeze"])
     ranges = {f.name: tuple(getattr(args, f"restore_{f.name}")) for f in dataclasses.fields(RestoreConfig)
-              if getattr(args, f"restore_{f.name}", None) is not None}
+              if isinstance(f.default, tuple) and getattr(args, f"restore_{f.name}", None) is not None}
     if args.restore_exposure_share is not None:
         ranges["exposed"] = args.restore_exposure_share
+    if args.restore_edges is not None:
+        ranges["edges"] = args.restore_edges
     if ranges:
         given["degradation"] = dataclasses.replace(RestoreConfig(), **ranges)
     if args.resume:

@@ -224,6 +224,8 @@ class RestoreConfig:
     gain: tuple[float, float] = (1.0, 1.0)        # both inputs multiplied by this (< 1 darkens); (1, 1): off
     exposure: tuple[float, float] = (0.0, 0.0)    # stops e: one input x 2**e, the other x 2**-e, clipped; (0, 0): off
     exposed: float = 1.0                          # share of the degraded samples exposed apart (when exposure is on)
+    edges: float = 0.0                            # local gradient (grey levels / 255 per px) where half the blur is
+                                                  # applied, less in flatter regions (`edge_share`); 0: alike everywhere
 
 
 @dataclass
@@ -252,6 +254,15 @@ def noise_field(shape: tuple[int, int], rng: np.random.Generator, kernel: np.nda
     return convolve(z, kernel) / float(np.sqrt((kernel.astype(np.float64) ** 2).sum()))
 
 
+def edge_share(sharp: np.ndarray, half: float) -> np.ndarray:
+    """Per pixel, the share d / (d + half) of the blur that `degrade` applies with `RestoreConfig.edges = half`: d is
+    the sharp crop's gradient magnitude (central differences, grey levels / 255 per pixel) averaged by a Gaussian of
+    2 pixels, so the share is near 1 along edges and falls towards 0 in flat regions (half of it where d = half)."""
+    gy, gx = np.gradient(sharp.astype(np.float32))
+    d = convolve(np.hypot(gx, gy), gaussian_kernel(2.0))
+    return (d / (d + half)).astype(np.float32)
+
+
 def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random.Generator,
             config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both multi-focus inputs blurred by one Gaussian (or mixed with their blur: a partial blur) and their contrast
@@ -263,9 +274,11 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
     frequency and raises the contrast by a quarter), which the release's objective alone, a copy of the sharp regions,
     does not teach. A partial blur (mix below 1) bounds the gain the inverse needs (1 / (1 - m) at most, at every
     frequency the blur removes): the finest texture is not amplified far more than edges, as it is to undo a full
-    Gaussian blur. Noise makes restoring mean denoising too, so that sensor noise is not sharpened; grain (noise blurred
-    over a pixel or two, as sensor noise after demosaicing and compression is) so that faint texture in flat regions is
-    not sharpened either. A gamma above 1 makes restoring mean brightening: the authors' checkpoint renders mid-tones
+    Gaussian blur. With `edges` the share of the blur follows the local detail (`edge_share`): edges are blurred,
+    flat regions hardly, so the network learns to sharpen edges and to leave faint texture as it is, as the authors'
+    checkpoint does (BENCHMARKS.md, "Why a partial blur"). Noise makes restoring mean denoising too, so that sensor
+    noise is not sharpened; grain (noise blurred over a pixel or two, as sensor noise after demosaicing and compression
+    is) so that faint texture in flat regions is not sharpened either. A gamma above 1 makes restoring mean brightening: the authors' checkpoint renders mid-tones
     and dark regions brighter than either source (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the
     highlights; undoing a gain below 1 brightens and stretches the contrast alike at every level. An exposure difference
     (one input brighter and clipped, the other darker) makes restoring mean multi-exposure fusion: highlights from the
@@ -278,6 +291,9 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
     if cfg.mix != (1.0, 1.0):                      # a partial blur; no draw when off
         m = rng.uniform(*cfg.mix)
         blurred = [(1 - m) * x + m * b for x, b in zip((near, far), blurred)]
+    if cfg.edges > 0:                              # the blur where the sharp crop has detail; no draw
+        w = edge_share(sharp, cfg.edges)
+        blurred = [(1 - w) * x + w * b for x, b in zip((near, far), blurred)]
     out = [mean + keep * (b - mean) for b in blurred]
     if cfg.exposure != (0.0, 0.0) and (cfg.exposed >= 1 or rng.random() < cfg.exposed):  # no draw when off or 1
         stops = rng.uniform(*cfg.exposure) * (1 if rng.random() < 0.5 else -1)

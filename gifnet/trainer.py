@@ -152,6 +152,9 @@ class TrainConfig:
         if self.degradation.exposed != 1 and self.degradation.exposure == (0.0, 0.0):
             raise GifnetError("degradation.exposed (--restore-exposure-share) needs an exposure range: give "
                               "--restore-exposure LOW HIGH too", param="restore_exposure_share")
+        if self.degradation.edges < 0:
+            raise GifnetError(f"degradation.edges must be 0 (off) or a positive gradient, got "
+                              f"{self.degradation.edges}", param="restore_edges")
         if self.degradation.grain != (0.0, 0.0) and self.degradation.noise[1] == 0:
             raise GifnetError("degradation.grain (--restore-grain) blurs the restore noise, which is off: give "
                               "--restore-noise LOW HIGH too", param="restore_grain")

@@ -1,12 +1,14 @@
 """Training data: paired folders, crops, and multi-focus synthesis."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from gifnet.data import (DataConfig, FocusConfig, PairedFolder, RestoreConfig, TrainingStream, degrade, disk_kernel,
-                         find_pairs, gaussian_kernel, load_pair, preview_multifocus, synthesize_multifocus)
+                         edge_share, find_pairs, gaussian_kernel, load_pair, preview_multifocus, synthesize_multifocus)
 from gifnet.errors import GifnetError
 
 
@@ -232,6 +234,27 @@ def test_restore_mix_is_a_partial_blur():
     assert np.abs(np.diff(half[0])).mean() > np.abs(np.diff(full[0])).mean()       # more detail kept
     used, fresh = np.random.default_rng(7), np.random.default_rng(7)
     degrade(sharp, sharp, sharp, used, RestoreConfig())
+    fresh.uniform(), fresh.uniform()                      # the blur and contrast draws, nothing else
+    assert used.random() == fresh.random()
+
+
+def test_restore_edges_blurs_edges_and_hardly_flat_regions():
+    """`RestoreConfig.edges`: the blur's share follows the sharp crop's local gradient (`edge_share`): near 1 along a
+    step, small on a faint ramp, so the degraded input keeps the flat region and loses the edge; it draws nothing, so
+    the rest of the stream is as without it."""
+    x = np.tile(np.linspace(0.2, 0.25, 64, dtype=np.float32), (64, 1))      # a faint ramp: 0.2 grey levels per pixel
+    x[:, 40:] += 0.5                                                           # and a step at column 40
+    share = edge_share(x, 0.016)
+    assert share[:, 38:42].min() > 0.8 and share[:, 4:28].max() < 0.1
+    texture = x + 0.003 * np.sin(np.arange(64, dtype=np.float32))[None]     # faint fine texture everywhere
+    cfg = RestoreConfig(blur=(1.5, 1.5), contrast=(1, 1))
+    full = degrade(texture, texture, texture, np.random.default_rng(5), cfg)[0]
+    edges = degrade(texture, texture, texture, np.random.default_rng(5), dataclasses.replace(cfg, edges=0.016))[0]
+    flat, step = (slice(None), slice(4, 28)), (slice(None), slice(38, 42))
+    assert np.abs(edges - texture)[flat].mean() < 0.2 * np.abs(full - texture)[flat].mean()   # texture kept
+    assert np.abs(edges - texture)[step].mean() > 0.8 * np.abs(full - texture)[step].mean()   # edge blurred
+    used, fresh = np.random.default_rng(7), np.random.default_rng(7)
+    degrade(texture, texture, texture, used, RestoreConfig(edges=0.016))
     fresh.uniform(), fresh.uniform()                      # the blur and contrast draws, nothing else
     assert used.random() == fresh.random()
 
