@@ -355,6 +355,9 @@ def _add_train(sub) -> None:
                        help=f"--restore's range of the {what}; gifnet.data.RestoreConfig")
     p.add_argument("--restore-exposure-share", type=float, metavar="P",
                    help="share of the degraded samples that --restore-exposure exposes apart (default 1: all)")
+    p.add_argument("--restore-contrast-scale", type=float, metavar="SIGMA",
+                   help="flatten only the Gaussian base of this sigma in pixels (large structures), the finer detail "
+                        "kept; default 0: --restore-contrast flattens the whole image")
     p.add_argument("--restore-edges", type=float, metavar="G",
                    help="blur edges and hardly the flat regions: the share of --restore's blur is d / (d + G) at a "
                         "local gradient d (grey levels / 255 per pixel; e.g. 0.016, about 4 grey levels); default 0: "
@@ -409,8 +412,9 @@ def _run_train(args) -> int:
               if isinstance(f.default, tuple) and getattr(args, f"restore_{f.name}", None) is not None}
     if args.restore_exposure_share is not None:
         ranges["exposed"] = args.restore_exposure_share
-    if args.restore_edges is not None:
-        ranges["edges"] = args.restore_edges
+    for name in ("edges", "contrast_scale"):
+        if getattr(args, f"restore_{name}") is not None:
+            ranges[name] = getattr(args, f"restore_{name}")
     if ranges:
         given["degradation"] = dataclasses.replace(RestoreConfig(), **ranges)
     if args.resume:

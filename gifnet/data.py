@@ -218,6 +218,8 @@ class RestoreConfig:
     blur: tuple[float, float] = (0.5, 1.5)        # Gaussian sigma in pixels, the same for both inputs
     mix: tuple[float, float] = (1.0, 1.0)         # share m of the blur in the input: (1 - m) x + m blur(x); 1: all
     contrast: tuple[float, float] = (0.7, 1.0)    # contrast kept about the sharp crop's mean, the same for both
+    contrast_scale: float = 0.0                   # > 0: the contrast of the Gaussian base of this sigma (px) only, the
+                                                  # finer detail kept as it is; 0: of the whole image
     noise: tuple[float, float] = (0.0, 0.0)       # std of Gaussian noise (grey levels / 255), its own per input
     grain: tuple[float, float] = (0.0, 0.0)       # sigma (px) of a blur of the noise, same std: grain; (0, 0): white
     gamma: tuple[float, float] = (1.0, 1.0)       # both inputs raised to this power (> 1 darkens); (1, 1): off
@@ -276,7 +278,9 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
     frequency the blur removes): the finest texture is not amplified far more than edges, as it is to undo a full
     Gaussian blur. With `edges` the share of the blur follows the local detail (`edge_share`): edges are blurred,
     flat regions hardly, so the network learns to sharpen edges and to leave faint texture as it is, as the authors'
-    checkpoint does (BENCHMARKS.md, "Why a partial blur"). Noise makes restoring mean denoising too, so that sensor
+    checkpoint does (BENCHMARKS.md, "Why a partial blur"). With `contrast_scale` only the base of the image (its
+    Gaussian blur of that sigma) is flattened, so restoring the contrast stretches large structures and not the fine
+    texture of flat regions. Noise makes restoring mean denoising too, so that sensor
     noise is not sharpened; grain (noise blurred over a pixel or two, as sensor noise after demosaicing and compression
     is) so that faint texture in flat regions is not sharpened either. A gamma above 1 makes restoring mean brightening: the authors' checkpoint renders mid-tones
     and dark regions brighter than either source (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the
@@ -294,7 +298,11 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
     if cfg.edges > 0:                              # the blur where the sharp crop has detail; no draw
         w = edge_share(sharp, cfg.edges)
         blurred = [(1 - w) * x + w * b for x, b in zip((near, far), blurred)]
-    out = [mean + keep * (b - mean) for b in blurred]
+    if cfg.contrast_scale > 0:                     # flatten the large structures only; no draw
+        base = gaussian_kernel(cfg.contrast_scale)
+        out = [mean + keep * (lo - mean) + (b - lo) for b in blurred for lo in (convolve(b, base),)]
+    else:
+        out = [mean + keep * (b - mean) for b in blurred]
     if cfg.exposure != (0.0, 0.0) and (cfg.exposed >= 1 or rng.random() < cfg.exposed):  # no draw when off or 1
         stops = rng.uniform(*cfg.exposure) * (1 if rng.random() < 0.5 else -1)
         out = [np.clip(out[0] * 2.0 ** stops, 0, 1), np.clip(out[1] * 2.0 ** -stops, 0, 1)]

@@ -152,6 +152,9 @@ class TrainConfig:
         if self.degradation.exposed != 1 and self.degradation.exposure == (0.0, 0.0):
             raise GifnetError("degradation.exposed (--restore-exposure-share) needs an exposure range: give "
                               "--restore-exposure LOW HIGH too", param="restore_exposure_share")
+        if self.degradation.contrast_scale < 0:
+            raise GifnetError(f"degradation.contrast_scale must be 0 (the whole image) or a positive sigma in pixels, "
+                              f"got {self.degradation.contrast_scale}", param="restore_contrast_scale")
         if self.degradation.edges < 0:
             raise GifnetError(f"degradation.edges must be 0 (off) or a positive gradient, got "
                               f"{self.degradation.edges}", param="restore_edges")

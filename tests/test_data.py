@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gifnet.data import (DataConfig, FocusConfig, PairedFolder, RestoreConfig, TrainingStream, degrade, disk_kernel,
-                         edge_share, find_pairs, gaussian_kernel, load_pair, preview_multifocus, synthesize_multifocus)
+from gifnet.data import (DataConfig, FocusConfig, PairedFolder, RestoreConfig, TrainingStream, convolve, degrade,
+                         disk_kernel, edge_share, find_pairs, gaussian_kernel, load_pair, preview_multifocus,
+                         synthesize_multifocus)
 from gifnet.errors import GifnetError
 
 
@@ -255,6 +256,29 @@ def test_restore_edges_blurs_edges_and_hardly_flat_regions():
     assert np.abs(edges - texture)[step].mean() > 0.8 * np.abs(full - texture)[step].mean()   # edge blurred
     used, fresh = np.random.default_rng(7), np.random.default_rng(7)
     degrade(texture, texture, texture, used, RestoreConfig(edges=0.016))
+    fresh.uniform(), fresh.uniform()                      # the blur and contrast draws, nothing else
+    assert used.random() == fresh.random()
+
+
+def test_restore_contrast_scale_flattens_large_structures_only():
+    """`RestoreConfig.contrast_scale`: only the Gaussian base of that sigma loses contrast: two flat halves move
+    towards the mean alike, the fine texture on them keeps its amplitude (the whole-image contrast halves it too); it
+    draws nothing, so the rest of the stream is as without it."""
+    x = np.full((64, 64), 0.3, np.float32)
+    x[:, 32:] = 0.7
+    x += 0.01 * np.sin(2.5 * np.arange(64, dtype=np.float32))[None]          # fine texture on both halves
+    cfg = RestoreConfig(blur=(0.3, 0.3), contrast=(0.5, 0.5))
+    whole = degrade(x, x, x, np.random.default_rng(1), cfg)[0]
+    base = degrade(x, x, x, np.random.default_rng(1), dataclasses.replace(cfg, contrast_scale=4.0))[0]
+
+    def texture(y):                                      # high-pass RMS on the left half, away from the step
+        return float((y - convolve(y, gaussian_kernel(2.0)))[:, 4:24].std())
+
+    assert base[:, 4:24].mean() == pytest.approx(whole[:, 4:24].mean(), abs=0.01)           # the halves flattened
+    assert base[:, 40:60].mean() == pytest.approx(whole[:, 40:60].mean(), abs=0.01)
+    assert texture(base) > 1.6 * texture(whole)                                               # the texture not
+    used, fresh = np.random.default_rng(7), np.random.default_rng(7)
+    degrade(x, x, x, used, RestoreConfig(contrast_scale=4.0))
     fresh.uniform(), fresh.uniform()                      # the blur and contrast draws, nothing else
     assert used.random() == fresh.random()
 

@@ -179,6 +179,8 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(degradation=RestoreConfig(exposed=1.5)), "degradation.exposed"),
                                        (dict(degradation=RestoreConfig(mix=(0.5, 1.5))), "degradation.mix"),
                                        (dict(degradation=RestoreConfig(edges=-0.01)), "degradation.edges"),
+                                       (dict(degradation=RestoreConfig(contrast_scale=-1.0)),
+                                        "degradation.contrast_scale"),
                                        (dict(degradation=RestoreConfig(exposed=0.5)), "needs an exposure range"),
                                        (dict(degradation=RestoreConfig(grain=(1.0, 1.0))), "noise, which is off")])
 def test_bad_settings(data, tmp_path, bad, match):
@@ -191,13 +193,15 @@ def test_cli(data, tmp_path, capsys):
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "1", "--crop", "32", "--batch", "2",
                  "--threads", "1", "--restore", "0.5", "--restore-noise", "0.01", "0.03",
                  "--restore-grain", "0.5", "1", "--restore-gamma", "1", "1.3", "--restore-gain", "0.8", "1",
-                 "--restore-exposure", "0", "1", "--restore-exposure-share", "0.4", "--restore-edges", "0.02"]) == 0
+                 "--restore-exposure", "0", "1", "--restore-exposure-share", "0.4", "--restore-edges", "0.02",
+                 "--restore-contrast-scale", "4"]) == 0
     assert (out / "model.safetensors").is_file()
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "2", "--resume", "--threads", "1"]) == 0
     saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(out))["config"])     # the ranges survive resume
     assert saved.restore == 0.5
     assert saved.degradation == RestoreConfig(noise=(0.01, 0.03), grain=(0.5, 1.0), gamma=(1.0, 1.3),
-                                              gain=(0.8, 1.0), exposure=(0.0, 1.0), exposed=0.4, edges=0.02)
+                                              gain=(0.8, 1.0), exposure=(0.0, 1.0), exposed=0.4, edges=0.02,
+                                              contrast_scale=4.0)
     assert "steps: 2" in (out / "README.md").read_text()
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
