@@ -362,6 +362,8 @@ def _add_train(sub) -> None:
                    help="blur edges and hardly the flat regions: the share of --restore's blur is d / (d + G) at a "
                         "local gradient d (grey levels / 255 per pixel; e.g. 0.016, about 4 grey levels); default 0: "
                         "the same blur everywhere")
+    p.add_argument("--ivif-weight", type=float, dest="ivif_weight", metavar="W",
+                   help="multiply the IVIF step's loss by W, the balance of the two steps (default 1: the release)")
     p.add_argument("--weights", choices=("gradient", "densenet"),
                    help="information weights: weight-free gradient energy (default), or DenseNet-121 features as the "
                         "release (downloads timm/densenet121.tv_in1k once)")

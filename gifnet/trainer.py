@@ -87,6 +87,7 @@ class TrainConfig:
     restore: float = 0.0                # share of multi-focus samples whose two inputs are also mildly blurred and
                                         # flattened everywhere (gifnet.data.degrade); 0: the release's data
     degradation: RestoreConfig = field(default_factory=RestoreConfig)  # how `restore` degrades them
+    ivif_weight: float = 1.0            # the IVIF step's loss times this: the balance of the two steps (1: release)
     init: str | None = None             # start from these weights (fine-tuning)
     freeze: tuple[str, ...] = ()        # parameter-name prefixes to keep fixed, e.g. ("encoder.", "reconstruction.")
     grad_clip: float | None = None      # max gradient norm (None: off, as the release)
@@ -152,6 +153,9 @@ class TrainConfig:
         if self.degradation.exposed != 1 and self.degradation.exposure == (0.0, 0.0):
             raise GifnetError("degradation.exposed (--restore-exposure-share) needs an exposure range: give "
                               "--restore-exposure LOW HIGH too", param="restore_exposure_share")
+        if self.ivif_weight <= 0:
+            raise GifnetError(f"ivif_weight must be positive (1: the release's balance), got {self.ivif_weight}",
+                              param="ivif_weight")
         if self.degradation.contrast_scale < 0:
             raise GifnetError(f"degradation.contrast_scale must be 0 (the whole image) or a positive sigma in pixels, "
                               f"got {self.degradation.contrast_scale}", param="restore_contrast_scale")
@@ -373,7 +377,7 @@ class Trainer:
         Gradients flow through E(the task's pair) and the task's transformer branch only. Returns the losses (means
         over the global batch)."""
         loss, fusion, rec = self.step_loss(task, batch, weights)
-        self._optimise(loss, task)
+        self._optimise(loss * self.cfg.ivif_weight if task == "ivif" else loss, task)
         fusion, rec = (self.dist.sum_(torch.stack([fusion.detach(), rec.detach()]).float()) / self.dist.world).tolist()
         return {task: fusion + rec, f"{task}_fusion": fusion, f"{task}_rec": rec}
 

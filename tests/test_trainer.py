@@ -55,6 +55,18 @@ def test_smoke_run_loss_falls(data, tmp_path):
     assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [8]
 
 
+def test_ivif_weight_scales_the_ivif_step_only(data, tmp_path):
+    """`ivif_weight` multiplies the IVIF step's loss (the balance of the two steps): its gradients enter the moments
+    Adam shares between the two steps W times as large, so the weights after one batch differ from the release's
+    balance (the default, 1), while the logged losses stay unscaled."""
+    runs = {w: Trainer(config(data, tmp_path / f"w{w}", steps=1, ivif_weight=w)) for w in (1.0, 3.0)}
+    logs = {w: t.train_step(t.stream.batch(0, 2)) for w, t in runs.items()}
+    assert logs[1.0]["ivif"] == pytest.approx(logs[3.0]["ivif"], rel=1e-6)      # the same batch, unscaled log
+    a, b = (runs[w].model.state_dict() for w in (1.0, 3.0))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert TrainConfig().ivif_weight == 1.0
+
+
 def test_resume_is_bit_identical(data, tmp_path):
     straight = Trainer(config(data, tmp_path / "a", steps=4))
     straight.fit()
@@ -179,6 +191,7 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(degradation=RestoreConfig(exposed=1.5)), "degradation.exposed"),
                                        (dict(degradation=RestoreConfig(mix=(0.5, 1.5))), "degradation.mix"),
                                        (dict(degradation=RestoreConfig(edges=-0.01)), "degradation.edges"),
+                                       (dict(ivif_weight=0.0), "ivif_weight must be positive"),
                                        (dict(degradation=RestoreConfig(contrast_scale=-1.0)),
                                         "degradation.contrast_scale"),
                                        (dict(degradation=RestoreConfig(exposed=0.5)), "needs an exposure range"),
