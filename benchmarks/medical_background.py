@@ -9,6 +9,8 @@ Per group it prints the mean of:
 
 - EN of our result and of the authors' (`gifnet.metrics.en`, the bar metric) and ours as % of theirs;
 - EN of our result with the authors' background pasted in (ours everywhere else): how much of the gap is background;
+- EN of our result with the sources' own background pasted in (the brighter source, pixel by pixel): the EN a
+  faithful rendering of the background would score;
 - EN of the foreground alone (the background pixels left out of the histogram), ours and theirs;
 - the background's share of the image, its mean grey level and number of distinct levels in each result.
 
@@ -56,11 +58,21 @@ def entropy(pixels: np.ndarray) -> float:
     return float(np.mean(out))
 
 
+def as_result(x: np.ndarray, ndim: int) -> np.ndarray:
+    """A source `(H, W)` or `(H, W, 3)` in [0, 1] as a result of `ndim` dimensions is: grey repeated, or colour's luma."""
+    if ndim == 3:
+        return x if x.ndim == 3 else np.repeat(x[..., None], 3, axis=-1)
+    return luma(x) if x.ndim == 3 else x
+
+
 def row(model, reference, pa: Path, pb: Path, task: str) -> dict[str, float]:
     a, b = luma(read_image(pa)[0]), luma(read_image(pb)[0])
     bg = (a < DARK) & (b < DARK)
     ours, theirs = fuse(pa, pb, task=task, model=model), fuse(pa, pb, task=task, model=reference)
-    pasted = np.where(bg[..., None] if ours.ndim == 3 else bg, theirs, ours)
+    where = bg[..., None] if ours.ndim == 3 else bg
+    pasted = np.where(where, theirs, ours)
+    sources = np.maximum(*(as_result(read_image(p)[0], ours.ndim) for p in (pa, pb)))   # the brighter, per pixel
+    faithful = np.where(where, sources, ours.astype(np.float32) / 255.0 if ours.dtype == np.uint8 else ours)
     fg = ~bg
     en_ours = metrics.en(ours, pa, pb)
     assert abs(entropy(ours.reshape(-1, *ours.shape[2:])) - en_ours) < 1e-6, "entropy() differs from metrics.en"
@@ -68,6 +80,8 @@ def row(model, reference, pa: Path, pb: Path, task: str) -> dict[str, float]:
     return {
         "en ours": en_ours, "en theirs": metrics.en(theirs, pa, pb),
         "en pasted": metrics.en(pasted, pa, pb),
+        "en src bg": metrics.en(faithful, pa, pb),
+        "bg mean sources": levels(sources)[bg].mean() if bg.any() else np.nan,
         "fg en ours": entropy(ours[fg]) if fg.any() else np.nan,
         "fg en theirs": entropy(theirs[fg]) if fg.any() else np.nan,
         "bg share": bg.mean(),
@@ -90,9 +104,10 @@ def main() -> None:
         sys.exit(f"medical_background: error: {e}")
     print(f"{datetime.datetime.now().isoformat(timespec='minutes')}: {args.ours} against the authors' checkpoint; "
           f"background = both sources below 5 grey levels\n")
-    print("| group | pairs | bg share | EN ours / theirs | EN, their bg pasted into ours | foreground EN ours / theirs "
-          "| bg mean ours / theirs | bg distinct levels ours / theirs |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| group | pairs | bg share | EN ours / theirs | EN, their bg pasted into ours | EN, the sources' bg pasted "
+          "into ours | foreground EN ours / theirs | bg mean sources / ours / theirs | bg distinct levels ours / "
+          "theirs |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in GROUPS:
         folder, sa, sb, task = EVAL_GROUPS[name]
         pairs = source_pairs(root / folder / sa, root / folder / sb)         # paired by name, as the evaluation
@@ -100,8 +115,10 @@ def main() -> None:
         m = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
         print(f"| {name} | {len(rows)} | {m['bg share']:.0%} | {m['en ours']:.2f} / {m['en theirs']:.2f} "
               f"({100 * m['en ours'] / m['en theirs']:.0f} %) | {m['en pasted']:.2f} "
-              f"({100 * m['en pasted'] / m['en theirs']:.0f} %) | {m['fg en ours']:.2f} / {m['fg en theirs']:.2f} "
-              f"({100 * m['fg en ours'] / m['fg en theirs']:.0f} %) | {m['bg mean ours']:.1f} / "
+              f"({100 * m['en pasted'] / m['en theirs']:.0f} %) | {m['en src bg']:.2f} "
+              f"({100 * m['en src bg'] / m['en theirs']:.0f} %) | {m['fg en ours']:.2f} / "
+              f"{m['fg en theirs']:.2f} ({100 * m['fg en ours'] / m['fg en theirs']:.0f} %) | "
+              f"{m['bg mean sources']:.1f} / {m['bg mean ours']:.1f} / "
               f"{m['bg mean theirs']:.1f} | {m['bg levels ours']:.0f} / {m['bg levels theirs']:.0f} |", flush=True)
 
 
