@@ -59,7 +59,8 @@ def entropy(pixels: np.ndarray) -> float:
 
 
 def as_result(x: np.ndarray, ndim: int) -> np.ndarray:
-    """A source `(H, W)` or `(H, W, 3)` in [0, 1] as a result of `ndim` dimensions is: grey repeated, or colour's luma."""
+    """A source, `(H, W)` or `(H, W, 3)` in [0, 1], shaped as a result of `ndim` dimensions: grey repeated to three
+    channels, or colour reduced to its luma."""
     if ndim == 3:
         return x if x.ndim == 3 else np.repeat(x[..., None], 3, axis=-1)
     return luma(x) if x.ndim == 3 else x

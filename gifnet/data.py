@@ -277,17 +277,17 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
     does not teach. A partial blur (mix below 1) bounds the gain the inverse needs (1 / (1 - m) at most, at every
     frequency the blur removes): the finest texture is not amplified far more than edges, as it is to undo a full
     Gaussian blur. With `edges` the share of the blur follows the local detail (`edge_share`): edges are blurred,
-    flat regions hardly, so the network learns to sharpen edges and to leave faint texture as it is, as the authors'
-    checkpoint does (BENCHMARKS.md, "Why a partial blur"). With `contrast_scale` only the base of the image (its
-    Gaussian blur of that sigma) is flattened, so restoring the contrast stretches large structures and not the fine
-    texture of flat regions. Noise makes restoring mean denoising too, so that sensor
-    noise is not sharpened; grain (noise blurred over a pixel or two, as sensor noise after demosaicing and compression
-    is) so that faint texture in flat regions is not sharpened either. A gamma above 1 makes restoring mean brightening: the authors' checkpoint renders mid-tones
-    and dark regions brighter than either source (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the
-    highlights; undoing a gain below 1 brightens and stretches the contrast alike at every level. An exposure difference
-    (one input brighter and clipped, the other darker) makes restoring mean multi-exposure fusion: highlights from the
-    darker input, shadows from the brighter, at the sharp crop's exposure; without it the multi-focus step never sees
-    two inputs of different brightness."""
+    flat regions hardly, meant to teach the network to sharpen edges and leave faint texture as it is, as the authors'
+    checkpoint does; with `contrast_scale` only the base of the image (its Gaussian blur of that sigma) is flattened,
+    so restoring the contrast stretches large structures and not fine texture (neither lowered the sharpening of flat
+    regions much: BENCHMARKS.md, "Why a partial blur", e25-e27). Noise makes restoring mean denoising too, so that
+    sensor noise is not sharpened; grain (noise blurred over a pixel or two, as sensor noise after demosaicing and
+    compression is) so that faint texture in flat regions is not sharpened either. A gamma above 1 makes restoring
+    mean brightening: the authors' checkpoint renders mid-tones and dark regions brighter than either source
+    (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the highlights; undoing a gain below 1 brightens
+    and stretches the contrast alike at every level. An exposure difference (one input brighter and clipped, the other
+    darker) makes restoring mean multi-exposure fusion: highlights from the darker input, shadows from the brighter, at
+    the sharp crop's exposure; without it the multi-focus step never sees two inputs of different brightness."""
     cfg = config or RestoreConfig()
     k = gaussian_kernel(rng.uniform(*cfg.blur))
     keep, mean = rng.uniform(*cfg.contrast), float(sharp.mean())
