@@ -67,13 +67,13 @@ def as_result(x: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def row(model, reference, pa: Path, pb: Path, task: str) -> dict[str, float]:
-    a, b = luma(read_image(pa)[0]), luma(read_image(pb)[0])
-    bg = (a < DARK) & (b < DARK)
+    sa, sb = read_image(pa)[0], read_image(pb)[0]
+    bg = (luma(sa) < DARK) & (luma(sb) < DARK)
     ours, theirs = fuse(pa, pb, task=task, model=model), fuse(pa, pb, task=task, model=reference)
     where = bg[..., None] if ours.ndim == 3 else bg
     pasted = np.where(where, theirs, ours)
-    sources = np.maximum(*(as_result(read_image(p)[0], ours.ndim) for p in (pa, pb)))   # the brighter, per pixel
-    faithful = np.where(where, sources, ours.astype(np.float32) / 255.0 if ours.dtype == np.uint8 else ours)
+    sources = np.maximum(as_result(sa, ours.ndim), as_result(sb, ours.ndim))          # the brighter, per pixel
+    faithful = np.where(where, sources, read_image(ours)[0])                         # ours as floats in [0, 1]
     fg = ~bg
     en_ours = metrics.en(ours, pa, pb)
     assert abs(entropy(ours.reshape(-1, *ours.shape[2:])) - en_ours) < 1e-6, "entropy() differs from metrics.en"

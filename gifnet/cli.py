@@ -353,7 +353,7 @@ def _add_train(sub) -> None:
                                     "none)")):
         p.add_argument(f"--restore-{name}", type=float, nargs=2, metavar=("LOW", "HIGH"),
                        help=f"--restore's range of the {what}; gifnet.data.RestoreConfig")
-    p.add_argument("--restore-exposure-share", type=float, metavar="P",
+    p.add_argument("--restore-exposure-share", type=float, metavar="P", dest="restore_exposed",
                    help="share of the degraded samples that --restore-exposure exposes apart (default 1: all)")
     p.add_argument("--restore-contrast-scale", type=float, metavar="SIGMA",
                    help="flatten only the Gaussian base of this sigma in pixels (large structures), the finer detail "
@@ -410,15 +410,11 @@ def _run_train(args) -> int:
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if "freeze" in given:
         given["freeze"] = tuple(given["freeze"])
-    ranges = {f.name: tuple(getattr(args, f"restore_{f.name}")) for f in dataclasses.fields(RestoreConfig)
-              if isinstance(f.default, tuple) and getattr(args, f"restore_{f.name}", None) is not None}
-    if args.restore_exposure_share is not None:
-        ranges["exposed"] = args.restore_exposure_share
-    for name in ("edges", "contrast_scale"):
-        if getattr(args, f"restore_{name}") is not None:
-            ranges[name] = getattr(args, f"restore_{name}")
-    if ranges:
-        given["degradation"] = dataclasses.replace(RestoreConfig(), **ranges)
+    degradation = {f.name: getattr(args, f"restore_{f.name}") for f in dataclasses.fields(RestoreConfig)
+                   if getattr(args, f"restore_{f.name}") is not None}          # --restore-<field>, given ones only
+    if degradation:
+        given["degradation"] = RestoreConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                for k, v in degradation.items()})
     if args.resume:
         trainer = Trainer.resume(given.pop("out"), **given)
     else:

@@ -299,8 +299,8 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
         w = edge_share(sharp, cfg.edges)
         blurred = [(1 - w) * x + w * b for x, b in zip((near, far), blurred)]
     if cfg.contrast_scale > 0:                     # flatten the large structures only; no draw
-        base = gaussian_kernel(cfg.contrast_scale)
-        out = [mean + keep * (lo - mean) + (b - lo) for b in blurred for lo in (convolve(b, base),)]
+        bases = [convolve(b, gaussian_kernel(cfg.contrast_scale)) for b in blurred]
+        out = [mean + keep * (lo - mean) + (b - lo) for b, lo in zip(blurred, bases)]
     else:
         out = [mean + keep * (b - mean) for b in blurred]
     if cfg.exposure != (0.0, 0.0) and (cfg.exposed >= 1 or rng.random() < cfg.exposed):  # no draw when off or 1

@@ -149,17 +149,17 @@ class TrainConfig:
                                   param=f"restore_{name}")
         if not 0 <= self.degradation.exposed <= 1:
             raise GifnetError(f"degradation.exposed is a share, between 0 and 1, got {self.degradation.exposed}",
-                              param="restore_exposure_share")
+                              param="restore_exposed")
         if self.degradation.exposed != 1 and self.degradation.exposure == (0.0, 0.0):
             raise GifnetError("degradation.exposed (--restore-exposure-share) needs an exposure range: give "
-                              "--restore-exposure LOW HIGH too", param="restore_exposure_share")
-        if self.ivif_weight <= 0:
+                              "--restore-exposure LOW HIGH too", param="restore_exposed")
+        if not self.ivif_weight > 0:                       # "not >" refuses NaN too
             raise GifnetError(f"ivif_weight must be positive (1: the release's balance), got {self.ivif_weight}",
                               param="ivif_weight")
-        if self.degradation.contrast_scale < 0:
+        if not self.degradation.contrast_scale >= 0:
             raise GifnetError(f"degradation.contrast_scale must be 0 (the whole image) or a positive sigma in pixels, "
                               f"got {self.degradation.contrast_scale}", param="restore_contrast_scale")
-        if self.degradation.edges < 0:
+        if not self.degradation.edges >= 0:
             raise GifnetError(f"degradation.edges must be 0 (off) or a positive gradient, got "
                               f"{self.degradation.edges}", param="restore_edges")
         if self.degradation.grain != (0.0, 0.0) and self.degradation.noise[1] == 0:
