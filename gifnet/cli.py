@@ -364,6 +364,16 @@ def _add_train(sub) -> None:
                         "the same blur everywhere")
     p.add_argument("--ivif-weight", type=float, dest="ivif_weight", metavar="W",
                    help="multiply the IVIF step's loss by W, the balance of the two steps (default 1: the release)")
+    p.add_argument("--mfif-ssim", type=float, dest="mfif_ssim", metavar="W",
+                   help="add W * (1 - SSIM(fused, target)) to the MFIF step's fusion loss, which is MSE alone in the "
+                        "release: local contrast lost or amplified costs as much in flat regions as at edges "
+                        "(default 0: off)")
+    p.add_argument("--anchor", metavar="WEIGHTS",
+                   help="the MFIF step also fuses each IVIF pair through the inference path and matches these "
+                        "weights' fusion of it (e.g. weights from before --restore): restore multi-focus inputs, leave "
+                        "infrared-visible pairs as they were; default: off, the release's objective")
+    p.add_argument("--anchor-weight", type=float, dest="anchor_weight", metavar="W",
+                   help="the --anchor term's weight in the MFIF step's loss (default 1)")
     p.add_argument("--weights", choices=("gradient", "densenet"),
                    help="information weights: weight-free gradient energy (default), or DenseNet-121 features as the "
                         "release (downloads timm/densenet121.tv_in1k once)")

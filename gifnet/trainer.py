@@ -9,6 +9,8 @@ both through `Trainer.task_step`:
     2. MFIF step   F_m = E(near, far);  F_i = E(ir, vis) without gradient
                    out = D(F_m, T(F_i, F_m, mode="mfif", detach_other=True));  rec = R(F_m)
                    loss = MSE(out, vis) + 1 - MS-SSIM(rec, vis) + MSE(rec, vis)
+                   (+ mfif_ssim * (1 - SSIM(out, vis)) with `mfif_ssim`, off by default)
+                   (+ anchor_weight * MSE(GIFNet(ir, vis), anchor network(ir, vis)) with `anchor`, off by default)
 
 Gradient isolation: in each step only the main task's encoder pass and transformer branch receive gradients; the
 other pair's features and the other branch are computed under no_grad (`detach_other`). `w_ir, w_vis` are the
@@ -56,7 +58,7 @@ from .errors import GifnetError, Interrupted
 from .files import PathLike, write_text
 from .hub import load_model, save_weights
 from .losses import (InformationSource, information_weights, intensity_loss, make_information_source,
-                     mse_per_sample, reconstruction_loss)
+                     mse_per_sample, reconstruction_loss, ssim_and_contrast)
 from .model import GIFNet, GIFNetConfig
 from .runtime import Distributed, autocast, init_distributed, keep_freed_memory, pick_device, pick_precision
 from .validation import ValidationSet, ratios, score, summary, table
@@ -88,6 +90,11 @@ class TrainConfig:
                                         # flattened everywhere (gifnet.data.degrade); 0: the release's data
     degradation: RestoreConfig = field(default_factory=RestoreConfig)  # how `restore` degrades them
     ivif_weight: float = 1.0            # the IVIF step's loss times this: the balance of the two steps (1: release)
+    mfif_ssim: float = 0.0              # the MFIF step's fusion loss adds this times 1 - SSIM(out, vis) (11x11
+                                        # Gaussian window): a penalty on lost or amplified local contrast; 0: release
+    anchor: str | None = None           # weights whose fusion of the IVIF pair the MFIF step also matches, through
+                                        # the inference path (see TaskLoss); None: off, the release's objective
+    anchor_weight: float = 1.0          # that anchor term's weight in the MFIF step's loss
     init: str | None = None             # start from these weights (fine-tuning)
     freeze: tuple[str, ...] = ()        # parameter-name prefixes to keep fixed, e.g. ("encoder.", "reconstruction.")
     grad_clip: float | None = None      # max gradient norm (None: off, as the release)
@@ -156,6 +163,10 @@ class TrainConfig:
         if not self.ivif_weight > 0:                       # "not >" refuses NaN too
             raise GifnetError(f"ivif_weight must be positive (1: the release's balance), got {self.ivif_weight}",
                               param="ivif_weight")
+        if not self.mfif_ssim >= 0:
+            raise GifnetError(f"mfif_ssim must be 0 (off) or positive, got {self.mfif_ssim}", param="mfif_ssim")
+        if not self.anchor_weight > 0:
+            raise GifnetError(f"anchor_weight must be positive, got {self.anchor_weight}", param="anchor_weight")
         if not self.degradation.contrast_scale >= 0:
             raise GifnetError(f"degradation.contrast_scale must be 0 (the whole image) or a positive sigma in pixels, "
                               f"got {self.degradation.contrast_scale}", param="restore_contrast_scale")
@@ -244,11 +255,20 @@ class _DeferredSignals:
 
 class TaskLoss(nn.Module):
     """The loss of one optimiser step of `task` (see `Trainer.task_step`) as a module, so that one process or
-    DistributedDataParallel (several) can run it. forward(task, batch, weights) -> (loss, fusion loss, rec. loss)."""
+    DistributedDataParallel (several) can run it. forward(task, batch, weights) -> (loss, fusion loss, rec. loss,
+    anchor loss).
 
-    def __init__(self, model: GIFNet, ssim_variant: str, precision: Callable[[], object]):
+    With an "anchor" image in the batch (`TrainConfig.anchor`: another network's fusion of (ir, vis)), the MFIF step
+    also fuses the IVIF pair as inference does, F = E(ir, vis), out = D(F, T(F, F, mode="mfif")), and adds
+    `anchor_weight` * MSE(out, anchor): the inference path learns to leave infrared-visible pairs as the anchor
+    network renders them while the multi-focus samples teach it to restore. Gradients again reach the encoder and the
+    MFIF branch only (the IVIF branch runs without them)."""
+
+    def __init__(self, model: GIFNet, ssim_variant: str, precision: Callable[[], object], anchor_weight: float = 1.0,
+                 mfif_ssim: float = 0.0):
         super().__init__()
         self.model, self.ssim_variant, self.precision = model, ssim_variant, precision
+        self.anchor_weight, self.mfif_ssim = anchor_weight, mfif_ssim
 
     def forward(self, task: str, batch: dict[str, torch.Tensor],
                 weights: tuple[torch.Tensor, torch.Tensor] | None = None):
@@ -265,8 +285,16 @@ class TaskLoss(nn.Module):
             fusion = intensity_loss(out.float(), batch["ir"], vis, *weights)
         else:
             fusion = mse_per_sample(out.float(), vis).mean()
+            if self.mfif_ssim:
+                fusion = fusion + self.mfif_ssim * (1 - ssim_and_contrast(out.float(), vis)[0]).mean()
         rec_loss = reconstruction_loss(rec, vis, variant=self.ssim_variant)
-        return fusion + rec_loss, fusion, rec_loss
+        anchor = torch.zeros((), device=vis.device)
+        if task == "mfif" and "anchor" in batch:
+            with self.precision():
+                f = m.encoder(batch["ir"], vis)                                          # (N,98,H,W)
+                out_iv = m.decoder(f, m.transformer(f, f, mode="mfif", detach_other=True))
+            anchor = mse_per_sample(out_iv.float(), batch["anchor"]).mean()
+        return fusion + rec_loss + self.anchor_weight * anchor, fusion, rec_loss, anchor
 
 
 class Trainer:
@@ -320,7 +348,14 @@ class Trainer:
                     p.data = p.data.clone(memory_format=torch.contiguous_format)   # warns about mismatches)
         self.trainable = self._freeze(cfg.freeze)
         self.opt = torch.optim.Adam(self.trainable, lr=cfg.lr)
-        self.step_loss: nn.Module = TaskLoss(self.model, cfg.ssim_variant, self.autocast)
+        self.step_loss: nn.Module = TaskLoss(self.model, cfg.ssim_variant, self.autocast, cfg.anchor_weight,
+                                                  cfg.mfif_ssim)
+        self.anchor: GIFNet | None = None          # TrainConfig.anchor's network, fixed
+        if cfg.anchor:
+            self.anchor = load_model(cfg.anchor).to(self.device).eval().requires_grad_(False)
+            if cfg.channels_last:
+                self.anchor.to(memory_format=torch.channels_last)
+            log.info("anchoring the inference path on IVIF pairs to %s (weight %g)", cfg.anchor, cfg.anchor_weight)
         if self.dist.world > 1:       # gradients averaged over the processes; each step leaves the other branch unused
             ddp = nn.parallel.DistributedDataParallel     # no buffer syncing per step (newer torch: a new name)
             no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp.__init__).parameters
@@ -376,10 +411,12 @@ class Trainer:
         = (w_ir, w_vis)) or "mfif" (MSE(out, vis)), each plus the reconstruction loss of R(F_task) (`TaskLoss`).
         Gradients flow through E(the task's pair) and the task's transformer branch only. Returns the losses (means
         over the global batch)."""
-        loss, fusion, rec = self.step_loss(task, batch, weights)
+        loss, fusion, rec, anchor = self.step_loss(task, batch, weights)
         self._optimise(loss * self.cfg.ivif_weight if task == "ivif" else loss, task)
-        fusion, rec = (self.dist.sum_(torch.stack([fusion.detach(), rec.detach()]).float()) / self.dist.world).tolist()
-        return {task: fusion + rec, f"{task}_fusion": fusion, f"{task}_rec": rec}
+        fusion, rec, anchor = (self.dist.sum_(torch.stack([fusion.detach(), rec.detach(), anchor.detach()]).float())
+                               / self.dist.world).tolist()
+        logs = {task: fusion + rec, f"{task}_fusion": fusion, f"{task}_rec": rec}
+        return {**logs, "mfif_anchor": anchor} if self.anchor is not None and task == "mfif" else logs
 
     def _optimise(self, loss: torch.Tensor, task: str) -> None:
         if not torch.isfinite(loss):
@@ -408,6 +445,9 @@ class Trainer:
         w_ir, w_vis = information_weights(batch["ir"], batch["vis"], self.info, per_sample=self.cfg.per_sample_weights,
                                           total=self.dist.sum_)
         logs = self.task_step("ivif", batch, (w_ir, w_vis))
+        if self.anchor is not None:
+            with torch.no_grad(), self.autocast():
+                batch["anchor"] = self.anchor(batch["ir"], batch["vis"]).float()
         logs.update(self.task_step("mfif", batch))
         return {**logs, "w_ir": w_ir.mean().item(), "lr": self.opt.param_groups[0]["lr"]}
 

@@ -13,6 +13,7 @@ from gifnet.cli import main
 from gifnet.data import RestoreConfig
 from gifnet.errors import GifnetError
 from gifnet.hub import load_model
+from gifnet.losses import ssim_and_contrast
 from gifnet.trainer import TrainConfig, Trainer
 
 from test_data import write_pairs  # tests/ is on sys.path (pytest prepend import mode)
@@ -65,6 +66,54 @@ def test_ivif_weight_scales_the_ivif_step_only(data, tmp_path):
     a, b = (runs[w].model.state_dict() for w in (1.0, 3.0))
     assert any(not torch.equal(a[k], b[k]) for k in a)
     assert TrainConfig().ivif_weight == 1.0
+
+
+def test_mfif_ssim_adds_the_ssim_term_to_the_mfif_step_only(data, tmp_path):
+    """`mfif_ssim` W (off by default): the MFIF step's fusion loss is MSE(out, vis) + W * (1 - SSIM(out, vis)); the
+    IVIF step's is unchanged."""
+    assert TrainConfig().mfif_ssim == 0.0
+    runs = {w: Trainer(config(data, tmp_path / f"s{w}", steps=1, mfif_ssim=w)) for w in (0.0, 0.5)}
+    batch = runs[0.0].stream.batch(0, 2)
+    weights = (torch.tensor(0.5), torch.tensor(0.5))
+    m = runs[0.0].model                                       # the same seed: the same initial network
+    with torch.no_grad():
+        plain = {task: runs[0.0].step_loss(task, batch, weights) for task in ("ivif", "mfif")}
+        ssim = {task: runs[0.5].step_loss(task, batch, weights) for task in ("ivif", "mfif")}
+        f_ivif, f_mfif = m.encoder(batch["ir"], batch["vis"]), m.encoder(batch["near"], batch["far"])
+        out = m.decoder(f_mfif, m.transformer(f_ivif, f_mfif, mode="mfif", detach_other=True))
+    s, _ = ssim_and_contrast(out.float(), batch["vis"])
+    assert ssim["ivif"][1].item() == pytest.approx(plain["ivif"][1].item(), rel=1e-6)
+    assert ssim["mfif"][1].item() == pytest.approx(plain["mfif"][1].item() + 0.5 * (1 - s).mean().item(), rel=1e-5)
+    assert 0 < (1 - s).mean().item() < 2
+
+
+def test_anchor_matches_the_inference_path_on_ivif_pairs(data, tmp_path):
+    """`anchor` (off by default): the MFIF step also fuses (ir, vis) as inference does and matches the anchor
+    network's fusion. Anchored to its own weights the term starts at zero and stays small; its gradients reach the
+    encoder and the MFIF branch, not the IVIF branch."""
+    assert TrainConfig().anchor is None
+    plain = Trainer(config(data, tmp_path / "plain", steps=1))
+    assert "mfif_anchor" not in plain.train_step(plain.stream.batch(0, 2))
+    init = tmp_path / "init"
+    Trainer(config(data, init, steps=1)).fit()
+    t = Trainer(config(data, tmp_path / "a", steps=1, init=str(init), anchor=str(init), anchor_weight=2.0))
+    batch = {k: v.contiguous(memory_format=torch.channels_last) for k, v in t.stream.batch(0, 2).items()}
+    with torch.no_grad():
+        batch["anchor"] = t.anchor(batch["ir"], batch["vis"])
+    loss, fusion, rec, anchor = t.step_loss("mfif", batch)
+    assert anchor.item() < 1e-10                              # the same network, fp32: the same fusion
+    assert loss.item() == pytest.approx(fusion.item() + rec.item(), rel=1e-6)
+    batch["anchor"] = torch.zeros_like(batch["anchor"])       # a different target: a positive term, weighted
+    loss, fusion, rec, anchor = t.step_loss("mfif", batch)
+    assert anchor.item() > 1e-4
+    assert loss.item() == pytest.approx(fusion.item() + rec.item() + 2.0 * anchor.item(), rel=1e-5)
+    t.model.zero_grad(set_to_none=True)
+    anchor.backward()
+    grads = {n for n, p in t.model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert any(n.startswith("encoder.") for n in grads) and any("mfif" in n for n in grads)
+    assert not any("ivif" in n for n in grads), sorted(n for n in grads if "ivif" in n)
+    logs = t.train_step(t.stream.batch(0, 2))                 # a training step logs the term
+    assert 0 <= logs["mfif_anchor"] < 1e-2
 
 
 def test_resume_is_bit_identical(data, tmp_path):
@@ -192,6 +241,8 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(degradation=RestoreConfig(mix=(0.5, 1.5))), "degradation.mix"),
                                        (dict(degradation=RestoreConfig(edges=-0.01)), "degradation.edges"),
                                        (dict(ivif_weight=0.0), "ivif_weight must be positive"),
+                                       (dict(anchor_weight=float("nan")), "anchor_weight must be positive"),
+                                       (dict(mfif_ssim=-0.1), "mfif_ssim must be 0"),
                                        (dict(degradation=RestoreConfig(contrast_scale=-1.0)),
                                         "degradation.contrast_scale"),
                                        (dict(degradation=RestoreConfig(exposed=0.5)), "needs an exposure range"),
@@ -216,9 +267,17 @@ def test_cli(data, tmp_path, capsys):
                                               gain=(0.8, 1.0), exposure=(0.0, 1.0), exposed=0.4, edges=0.02,
                                               contrast_scale=4.0)
     assert "steps: 2" in (out / "README.md").read_text()
+    anchored = tmp_path / "anchored"
+    assert main(["train", "--data", str(data), "--out", str(anchored), "--steps", "1", "--crop", "32", "--batch", "2",
+                 "--threads", "1", "--anchor", str(out), "--anchor-weight", "0.5", "--mfif-ssim", "0.1"]) == 0
+    saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(anchored))["config"])
+    assert (saved.anchor, saved.anchor_weight, saved.mfif_ssim) == (str(out), 0.5, 0.1)
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "gifnet: error:" in err and "training folder not found" in err
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "o2"), "--steps", "1", "--crop", "32",
+                 "--anchor", str(tmp_path / "no-such-weights")]) == 2
+    assert "no-such-weights" in capsys.readouterr().err
 
 
 def test_cli_resume_needs_only_the_run_folder(tmp_path):
