@@ -349,7 +349,7 @@ class Trainer:
         self.trainable = self._freeze(cfg.freeze)
         self.opt = torch.optim.Adam(self.trainable, lr=cfg.lr)
         self.step_loss: nn.Module = TaskLoss(self.model, cfg.ssim_variant, self.autocast, cfg.anchor_weight,
-                                                  cfg.mfif_ssim)
+                                             cfg.mfif_ssim)
         self.anchor: GIFNet | None = None          # TrainConfig.anchor's network, fixed
         if cfg.anchor:
             self.anchor = load_model(cfg.anchor).to(self.device).eval().requires_grad_(False)
