@@ -262,7 +262,8 @@ class TaskLoss(nn.Module):
     also fuses the IVIF pair as inference does, F = E(ir, vis), out = D(F, T(F, F, mode="mfif")), and adds
     `anchor_weight` * MSE(out, anchor): the inference path learns to leave infrared-visible pairs as the anchor
     network renders them while the multi-focus samples teach it to restore. Gradients again reach the encoder and the
-    MFIF branch only (the IVIF branch runs without them)."""
+    MFIF branch only (the IVIF branch runs without them); E(ir, vis) is computed once, with gradients when anchoring,
+    and enters the MFIF path detached as without the anchor."""
 
     def __init__(self, model: GIFNet, ssim_variant: str, precision: Callable[[], object], anchor_weight: float = 1.0,
                  mfif_ssim: float = 0.0):
@@ -275,12 +276,16 @@ class TaskLoss(nn.Module):
         m, vis = self.model, batch["vis"]
         pairs = {"ivif": (batch["ir"], vis), "mfif": (batch["near"], batch["far"])}
         other = "mfif" if task == "ivif" else "ivif"
+        anchoring = task == "mfif" and "anchor" in batch
         with self.precision():
             feats = {task: m.encoder(*pairs[task])}
-            with torch.no_grad():
-                feats[other] = m.encoder(*pairs[other])
+            with torch.set_grad_enabled(torch.is_grad_enabled() and anchoring):
+                f_other = m.encoder(*pairs[other])          # E(ir, vis): with gradients only for the anchor term
+            feats[other] = f_other.detach()
             out = m.decoder(feats[task], m.transformer(feats["ivif"], feats["mfif"], mode=task, detach_other=True))
             rec = m.reconstruction(feats[task])
+            if anchoring:                                   # the inference path on the IVIF pair
+                out_iv = m.decoder(f_other, m.transformer(f_other, f_other, mode="mfif", detach_other=True))
         if task == "ivif":
             fusion = intensity_loss(out.float(), batch["ir"], vis, *weights)
         else:
@@ -288,12 +293,8 @@ class TaskLoss(nn.Module):
             if self.mfif_ssim:
                 fusion = fusion + self.mfif_ssim * (1 - ssim_and_contrast(out.float(), vis)[0]).mean()
         rec_loss = reconstruction_loss(rec, vis, variant=self.ssim_variant)
-        anchor = torch.zeros((), device=vis.device)
-        if task == "mfif" and "anchor" in batch:
-            with self.precision():
-                f = m.encoder(batch["ir"], vis)                                          # (N,98,H,W)
-                out_iv = m.decoder(f, m.transformer(f, f, mode="mfif", detach_other=True))
-            anchor = mse_per_sample(out_iv.float(), batch["anchor"]).mean()
+        anchor = (mse_per_sample(out_iv.float(), batch["anchor"]).mean() if anchoring
+                  else torch.zeros((), device=vis.device))
         return fusion + rec_loss + self.anchor_weight * anchor, fusion, rec_loss, anchor
 
 
@@ -408,7 +409,7 @@ class Trainer:
     def task_step(self, task: str, batch: dict[str, torch.Tensor],
                   weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
         """One optimiser step of `task`: "ivif" (fusion loss w_ir MSE(out, ir) + w_vis MSE(out, vis), with `weights`
-        = (w_ir, w_vis)) or "mfif" (MSE(out, vis)), each plus the reconstruction loss of R(F_task) (`TaskLoss`).
+        = (w_ir, w_vis)) or "mfif" (MSE(out, vis), plus the `mfif_ssim` and `anchor` terms when set), each plus the reconstruction loss of R(F_task) (`TaskLoss`).
         Gradients flow through E(the task's pair) and the task's transformer branch only. Returns the losses (means
         over the global batch)."""
         loss, fusion, rec, anchor = self.step_loss(task, batch, weights)
