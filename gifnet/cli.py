@@ -382,6 +382,10 @@ def _add_train(sub) -> None:
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from these weights: a save_pretrained folder, .safetensors, the authors' .model, "
                         "'official' or a Hub id (see gifnet.hub.load_model)")
+    p.add_argument("--gate-init", type=float, nargs=2, dest="gate_init", metavar=("IVIF", "MFIF"),
+                   help="set the two task-interaction gates (x_ivif += IVIF * x_mfif in the IVIF step, x_mfif += "
+                        "MFIF * x_ivif at inference) before training, after --init, e.g. 0.2 0.1: ours start at 0 "
+                        "and stay almost shut, the release's start non-zero; default: as initialised or loaded")
     p.add_argument("--freeze", nargs="+", metavar="PREFIX",
                    help="keep parameters whose names start with PREFIX fixed (e.g. encoder.)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
@@ -418,8 +422,9 @@ def _run_train(args) -> int:
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    if "freeze" in given:
-        given["freeze"] = tuple(given["freeze"])
+    for name in ("freeze", "gate_init"):
+        if name in given:
+            given[name] = tuple(given[name])
     degradation = {f.name: getattr(args, f"restore_{f.name}") for f in dataclasses.fields(RestoreConfig)
                    if getattr(args, f"restore_{f.name}") is not None}          # --restore-<field>, given ones only
     if degradation:

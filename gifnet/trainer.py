@@ -96,6 +96,10 @@ class TrainConfig:
                                         # the inference path (see TaskLoss); None: off, the release's objective
     anchor_weight: float = 1.0          # that anchor term's weight in the MFIF step's loss
     init: str | None = None             # start from these weights (fine-tuning)
+    gate_init: tuple[float, float] | None = None   # (gate_ivif, gate_mfif) set before the first batch, after `init`:
+                                        # the task-interaction gates (model.TwoBranchTransformer). Ours start at 0
+                                        # and stay almost shut; the release's start non-zero (BENCHMARKS.md, "Why
+                                        # the gate"). None: as initialised or loaded
     freeze: tuple[str, ...] = ()        # parameter-name prefixes to keep fixed, e.g. ("encoder.", "reconstruction.")
     grad_clip: float | None = None      # max gradient norm (None: off, as the release)
     device: str = "auto"                # "auto", "cpu", "cuda", "cuda:1", ...
@@ -132,6 +136,8 @@ class TrainConfig:
         d["degradation"] = RestoreConfig(**{k: tuple(v) if isinstance(v, list) else v
                                             for k, v in d.get("degradation", {}).items()})
         d["freeze"] = tuple(d.get("freeze", ()))
+        if d.get("gate_init") is not None:
+            d["gate_init"] = tuple(d["gate_init"])
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -165,6 +171,10 @@ class TrainConfig:
                               param="ivif_weight")
         if not self.mfif_ssim >= 0:
             raise GifnetError(f"mfif_ssim must be 0 (off) or positive, got {self.mfif_ssim}", param="mfif_ssim")
+        if self.gate_init is not None and not (len(self.gate_init) == 2
+                                               and all(0 <= g <= 1 for g in self.gate_init)):   # NaN fails too
+            raise GifnetError(f"gate_init must be two gates (ivif, mfif) in [0, 1], got {self.gate_init}",
+                              param="gate_init")
         if not self.anchor_weight > 0:
             raise GifnetError(f"anchor_weight must be positive, got {self.anchor_weight}", param="anchor_weight")
         if not self.degradation.contrast_scale >= 0:
@@ -340,6 +350,11 @@ class Trainer:
         if cfg.init and state is None:
             self.model.load_state_dict(load_model(cfg.init).state_dict(), strict=True)
             log.info("initialised from %s", cfg.init)
+        if cfg.gate_init is not None and state is None:
+            with torch.no_grad():
+                self.model.transformer.gate_ivif.fill_(cfg.gate_init[0])
+                self.model.transformer.gate_mfif.fill_(cfg.gate_init[1])
+            log.info("task-interaction gates set to ivif %g, mfif %g", *cfg.gate_init)
         self.model.to(self.device).train()
         self.layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         if cfg.channels_last:

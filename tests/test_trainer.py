@@ -182,6 +182,27 @@ def test_init_from_the_authors_checkpoint(data, tmp_path, shared):
     assert t.model.transformer.gate_mfif.item() == pytest.approx(0.0883, abs=1e-4)
 
 
+def test_gate_init(data, tmp_path):
+    """Off by default (the gates as initialised: 0); set after --init, so fine-tuning can open a loaded network's
+    gates; trained from there on; a resumed run keeps its trained gates instead of setting them again."""
+    plain = Trainer(config(data, tmp_path / "plain"))
+    assert plain.cfg.gate_init is None
+    assert plain.model.transformer.gate_ivif.item() == 0 and plain.model.transformer.gate_mfif.item() == 0
+    plain.fit()
+    opened = Trainer(config(data, tmp_path / "open", init=str(tmp_path / "plain"), gate_init=(0.25, 0.125)))
+    t = opened.model.transformer
+    assert (t.gate_ivif.item(), t.gate_mfif.item()) == (0.25, 0.125)
+    for k, v in load_model(tmp_path / "plain").state_dict().items():       # everything else as loaded
+        if "gate" not in k:
+            assert torch.equal(v, opened.model.state_dict()[k]), k
+    opened.fit()
+    trained = t.gate_mfif.item()
+    assert trained != 0.125                                               # the gate learns in the MFIF step
+    resumed = Trainer.resume(tmp_path / "open", steps=5)
+    assert resumed.model.transformer.gate_mfif.item() == trained
+    assert resumed.cfg.gate_init == (0.25, 0.125)
+
+
 BAR = ("en", "sd", "sf", "ag", "mi", "qabf", "vif", "ssim")
 
 
@@ -243,6 +264,8 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(ivif_weight=0.0), "ivif_weight must be positive"),
                                        (dict(anchor_weight=float("nan")), "anchor_weight must be positive"),
                                        (dict(mfif_ssim=-0.1), "mfif_ssim must be 0"),
+                                       (dict(gate_init=(0.2, float("nan"))), "gate_init must be two gates"),
+                                       (dict(gate_init=(0.2,)), "gate_init must be two gates"),
                                        (dict(degradation=RestoreConfig(contrast_scale=-1.0)),
                                         "degradation.contrast_scale"),
                                        (dict(degradation=RestoreConfig(exposed=0.5)), "needs an exposure range"),
@@ -269,9 +292,10 @@ def test_cli(data, tmp_path, capsys):
     assert "steps: 2" in (out / "README.md").read_text()
     anchored = tmp_path / "anchored"
     assert main(["train", "--data", str(data), "--out", str(anchored), "--steps", "1", "--crop", "32", "--batch", "2",
-                 "--threads", "1", "--anchor", str(out), "--anchor-weight", "0.5", "--mfif-ssim", "0.1"]) == 0
+                 "--threads", "1", "--anchor", str(out), "--anchor-weight", "0.5", "--mfif-ssim", "0.1",
+                 "--gate-init", "0.2", "0.1"]) == 0
     saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(anchored))["config"])
-    assert (saved.anchor, saved.anchor_weight, saved.mfif_ssim) == (str(out), 0.5, 0.1)
+    assert (saved.anchor, saved.anchor_weight, saved.mfif_ssim, saved.gate_init) == (str(out), 0.5, 0.1, (0.2, 0.1))
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "gifnet: error:" in err and "training folder not found" in err
