@@ -171,8 +171,9 @@ class TrainConfig:
                               param="ivif_weight")
         if not self.mfif_ssim >= 0:
             raise GifnetError(f"mfif_ssim must be 0 (off) or positive, got {self.mfif_ssim}", param="mfif_ssim")
-        if self.gate_init is not None and not (len(self.gate_init) == 2
-                                               and all(0 <= g <= 1 for g in self.gate_init)):   # NaN fails too
+        gates = self.gate_init
+        if gates is not None and not (isinstance(gates, (tuple, list)) and len(gates) == 2
+                                      and all(isinstance(g, (int, float)) and 0 <= g <= 1 for g in gates)):  # NaN too
             raise GifnetError(f"gate_init must be two gates (ivif, mfif) in [0, 1], got {self.gate_init}",
                               param="gate_init")
         if not self.anchor_weight > 0:
@@ -424,7 +425,8 @@ class Trainer:
     def task_step(self, task: str, batch: dict[str, torch.Tensor],
                   weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
         """One optimiser step of `task`: "ivif" (fusion loss w_ir MSE(out, ir) + w_vis MSE(out, vis), with `weights`
-        = (w_ir, w_vis)) or "mfif" (MSE(out, vis), plus the `mfif_ssim` and `anchor` terms when set), each plus the reconstruction loss of R(F_task) (`TaskLoss`).
+        = (w_ir, w_vis)) or "mfif" (MSE(out, vis), plus the `mfif_ssim` and `anchor` terms when set), each plus the
+        reconstruction loss of R(F_task) (`TaskLoss`).
         Gradients flow through E(the task's pair) and the task's transformer branch only. Returns the losses (means
         over the global batch)."""
         loss, fusion, rec, anchor = self.step_loss(task, batch, weights)

@@ -266,6 +266,7 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(mfif_ssim=-0.1), "mfif_ssim must be 0"),
                                        (dict(gate_init=(0.2, float("nan"))), "gate_init must be two gates"),
                                        (dict(gate_init=(0.2,)), "gate_init must be two gates"),
+                                       (dict(gate_init=0.2), "gate_init must be two gates"),
                                        (dict(degradation=RestoreConfig(contrast_scale=-1.0)),
                                         "degradation.contrast_scale"),
                                        (dict(degradation=RestoreConfig(exposed=0.5)), "needs an exposure range"),
