@@ -350,11 +350,14 @@ def _add_train(sub) -> None:
                        ("gamma", "gamma applied to the inputs, above 1 darkens (default 1 1: none)"),
                        ("gain", "gain applied to the inputs, below 1 darkens (default 1 1: none)"),
                        ("exposure", "exposure difference in stops, one input brighter and one darker (default 0 0: "
-                                    "none)")):
+                                    "none)"),
+                       ("knee", "slope kept above --restore-knee-level, highlights compressed (default 1 1: none)")):
         p.add_argument(f"--restore-{name}", type=float, nargs=2, metavar=("LOW", "HIGH"),
                        help=f"--restore's range of the {what}; gifnet.data.RestoreConfig")
     p.add_argument("--restore-exposure-share", type=float, metavar="P", dest="restore_exposed",
                    help="share of the degraded samples that --restore-exposure exposes apart (default 1: all)")
+    p.add_argument("--restore-knee-level", type=float, metavar="T",
+                   help="grey level (/ 255) above which --restore-knee compresses the highlights (default 0.5)")
     p.add_argument("--restore-contrast-scale", type=float, metavar="SIGMA",
                    help="flatten only the Gaussian base of this sigma in pixels (large structures), the finer detail "
                         "kept; default 0: --restore-contrast flattens the whole image")

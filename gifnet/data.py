@@ -226,6 +226,9 @@ class RestoreConfig:
     gain: tuple[float, float] = (1.0, 1.0)        # both inputs multiplied by this (< 1 darkens); (1, 1): off
     exposure: tuple[float, float] = (0.0, 0.0)    # stops e: one input x 2**e, the other x 2**-e, clipped; (0, 0): off
     exposed: float = 1.0                          # share of the degraded samples exposed apart (when exposure is on)
+    knee: tuple[float, float] = (1.0, 1.0)        # slope kept above knee_level: the highlights compressed, shadows and
+                                                  # mid-tones as they are; (1, 1): off
+    knee_level: float = 0.5                       # where the knee starts (grey levels / 255)
     edges: float = 0.0                            # local gradient (grey levels / 255 per px) where half the blur is
                                                   # applied, less in flatter regions (`edge_share`); 0: alike everywhere
 
@@ -269,7 +272,7 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
             config: RestoreConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both multi-focus inputs blurred by one Gaussian (or mixed with their blur: a partial blur) and their contrast
     about the sharp crop's mean scaled by one factor, optionally exposed apart (`x * 2**e` and `x * 2**-e`, clipped; in
-    a share `exposed` of them), darkened by one gain (`x * s`) and one gamma (`x ** g`), then optionally noisy
+    a share `exposed` of them), darkened by one gain (`x * s`), one gamma (`x ** g`) and one knee, then optionally noisy
     (independent noise per input, one std; white, or grainy: blurred, of the same std), with the ranges of `config`. The
     ground truth stays the sharp crop, so the MFIF step learns to restore detail and contrast that neither input has:
     the enhancement the authors' checkpoint applies (given one sharp image in both slots it doubles the spatial
@@ -285,9 +288,12 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
     compression is) so that faint texture in flat regions is not sharpened either. A gamma above 1 makes restoring
     mean brightening: the authors' checkpoint renders mid-tones and dark regions brighter than either source
     (BENCHMARKS.md, "Why brightness"). Undoing a gamma also compresses the highlights; undoing a gain below 1 brightens
-    and stretches the contrast alike at every level. An exposure difference (one input brighter and clipped, the other
-    darker) makes restoring mean multi-exposure fusion: highlights from the darker input, shadows from the brighter, at
-    the sharp crop's exposure; without it the multi-focus step never sees two inputs of different brightness."""
+    and stretches the contrast alike at every level; undoing a knee (`x` above `knee_level` compressed to
+    `level + k (x - level)`) brightens the highlights alone, the authors' tone curve on real pairs (BENCHMARKS.md, "Why
+    the tone curve"), where undoing the contrast flattening darkens the shadows. An exposure difference (one input
+    brighter and clipped, the other darker) makes restoring mean multi-exposure fusion: highlights from the darker
+    input, shadows from the brighter, at the sharp crop's exposure; without it the multi-focus step never sees two
+    inputs of different brightness."""
     cfg = config or RestoreConfig()
     k = gaussian_kernel(rng.uniform(*cfg.blur))
     keep, mean = rng.uniform(*cfg.contrast), float(sharp.mean())
@@ -312,6 +318,9 @@ def degrade(near: np.ndarray, far: np.ndarray, sharp: np.ndarray, rng: np.random
     if cfg.gamma != (1.0, 1.0):                    # no draw when off, as for noise
         g = rng.uniform(*cfg.gamma)
         out = [np.clip(x, 0, 1) ** g for x in out]
+    if cfg.knee != (1.0, 1.0):                     # no draw when off
+        k, t = rng.uniform(*cfg.knee), cfg.knee_level
+        out = [np.minimum(x, t) + k * np.maximum(x - t, 0) for x in out]
     if cfg.noise[1] > 0:                           # no draw when off: streams stay as they were
         std = rng.uniform(*cfg.noise)
         grain = gaussian_kernel(rng.uniform(*cfg.grain)) if cfg.grain[1] > 0 else None   # no draw when white

@@ -193,6 +193,13 @@ class TrainConfig:
         if self.degradation.gamma[0] <= 0:
             raise GifnetError(f"degradation.gamma must be above 0 (1: unchanged, above 1: darker), got "
                               f"{self.degradation.gamma}", param="restore_gamma")
+        knee = self.degradation.knee
+        if not 0 < knee[0] <= knee[1] <= 1:                                 # NaN too
+            raise GifnetError(f"degradation.knee must be slopes in (0, 1], low <= high (1 1: off), got {knee}",
+                              param="restore_knee")
+        if not 0 < self.degradation.knee_level < 1:
+            raise GifnetError(f"degradation.knee_level must be a grey level in (0, 1), got "
+                              f"{self.degradation.knee_level}", param="restore_knee_level")
         if self.degradation.gain[0] <= 0:
             raise GifnetError(f"degradation.gain must be above 0 (1: unchanged, below 1: darker), got "
                               f"{self.degradation.gain}", param="restore_gain")

@@ -302,11 +302,12 @@ def test_restore_grain_blurs_the_noise_at_the_same_std(tmp_path):
 
 
 @pytest.mark.parametrize("name, value, darken", [("gamma", 1.5, lambda x: np.clip(x, 0, 1) ** 1.5),
-                                                  ("gain", 0.7, lambda x: x * 0.7)])
+                                                  ("gain", 0.7, lambda x: x * 0.7),
+                                                  ("knee", 0.6, lambda x: np.where(x > 0.5, 0.5 + 0.6 * (x - 0.5), x))])
 def test_restore_tone_darkens_both_inputs_alike_and_is_off_by_default(tmp_path, name, value, darken):
-    """`RestoreConfig.gamma` and `.gain`: after the same blur and contrast draws, both inputs are raised to one power
-    (> 1: darker) or multiplied by one gain (< 1: darker) and the ground truth stays; the default (1, 1) draws nothing
-    from the generator."""
+    """`RestoreConfig.gamma`, `.gain` and `.knee`: after the same blur and contrast draws, both inputs are raised to
+    one power (> 1: darker), multiplied by one gain (< 1: darker) or compressed above the knee level (0.5 by default;
+    below it unchanged) and the ground truth stays; the default (1, 1) draws nothing from the generator."""
     plain, dark = restore_streams(tmp_path, **{name: (value, value)})
     for k in range(3):
         p, d = plain.sample(k), dark.sample(k)

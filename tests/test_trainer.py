@@ -270,6 +270,12 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(degradation=RestoreConfig(contrast_scale=-1.0)),
                                         "degradation.contrast_scale"),
                                        (dict(degradation=RestoreConfig(exposed=0.5)), "needs an exposure range"),
+                                       (dict(degradation=RestoreConfig(knee=(0.5, 1.2))), "degradation.knee"),
+                                       (dict(degradation=RestoreConfig(knee=(0.0, 1.0))), "degradation.knee"),
+                                       (dict(degradation=RestoreConfig(knee=(0.8, 0.6))), "degradation.knee"),
+                                       (dict(degradation=RestoreConfig(knee_level=1.0)), "degradation.knee_level"),
+                                       (dict(degradation=RestoreConfig(knee_level=float("nan"))),
+                                        "degradation.knee_level"),
                                        (dict(degradation=RestoreConfig(grain=(1.0, 1.0))), "noise, which is off")])
 def test_bad_settings(data, tmp_path, bad, match):
     with pytest.raises(GifnetError, match=match):
@@ -282,14 +288,14 @@ def test_cli(data, tmp_path, capsys):
                  "--threads", "1", "--restore", "0.5", "--restore-noise", "0.01", "0.03",
                  "--restore-grain", "0.5", "1", "--restore-gamma", "1", "1.3", "--restore-gain", "0.8", "1",
                  "--restore-exposure", "0", "1", "--restore-exposure-share", "0.4", "--restore-edges", "0.02",
-                 "--restore-contrast-scale", "4"]) == 0
+                 "--restore-contrast-scale", "4", "--restore-knee", "0.7", "1", "--restore-knee-level", "0.4"]) == 0
     assert (out / "model.safetensors").is_file()
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "2", "--resume", "--threads", "1"]) == 0
     saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(out))["config"])     # the ranges survive resume
     assert saved.restore == 0.5
     assert saved.degradation == RestoreConfig(noise=(0.01, 0.03), grain=(0.5, 1.0), gamma=(1.0, 1.3),
                                               gain=(0.8, 1.0), exposure=(0.0, 1.0), exposed=0.4, edges=0.02,
-                                              contrast_scale=4.0)
+                                              contrast_scale=4.0, knee=(0.7, 1.0), knee_level=0.4)
     assert "steps: 2" in (out / "README.md").read_text()
     anchored = tmp_path / "anchored"
     assert main(["train", "--data", str(data), "--out", str(anchored), "--steps", "1", "--crop", "32", "--batch", "2",
