@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from evaluate_weights import evenly_spaced  # noqa: E402  (the same pairs as its --limit)
 from gifnet import fuse  # noqa: E402
+from gifnet.errors import GifnetError  # noqa: E402
 from gifnet.evaluate import source_pairs  # noqa: E402
 from gifnet.hub import load_model  # noqa: E402
 from gifnet.image import luma, read_image  # noqa: E402
@@ -51,6 +53,13 @@ def tone_curve(model, pairs, task: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
+    try:
+        run()
+    except GifnetError as e:
+        sys.exit(f"tone_curve: error: {e}")
+
+
+def run() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+", help="weights to probe (folders, files, Hub ids; 'official')")
     ap.add_argument("--shared", default=os.environ.get("GIFNET_SHARED", "../shared"))
@@ -58,6 +67,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=4, help="pairs of each group, evenly spaced in name order")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = ap.parse_args()
+    if args.limit < 1:
+        ap.error(f"--limit must be at least 1 pair, got {args.limit}")
     if args.threads:
         torch.set_num_threads(args.threads)
     shared = Path(args.shared)
@@ -72,7 +83,7 @@ def main() -> None:
         folder, slot_a, slot_b, task = EVAL_GROUPS[g]
         root = shared / "datasets" / "eval" / folder
         pairs = source_pairs(root / slot_a, root / slot_b)
-        pairs = [pairs[i] for i in np.linspace(0, len(pairs) - 1, min(args.limit, len(pairs))).round().astype(int)]
+        pairs = [pairs[i] for i in evenly_spaced(len(pairs), args.limit)]
         for w, m in models.items():
             d, share = tone_curve(m, pairs, task)
             print(f"| {g} | {w} | " + " | ".join(f"{x:+.1f} ({100 * s:.0f} %)" for x, s in zip(d, share)) + " |",
