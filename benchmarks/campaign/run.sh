@@ -9,13 +9,16 @@
 #   campaign128restore  300 batches from campaign128's weights at 740 with --restore 1.0 (seed 3), lr 5e-4 cosine to
 #                       1e-5 after 25 warm-up batches: bundled 2026-12-02 07:09-10:36
 #   campaign128gamma    the same from the same start, with --restore-blur 0.5 1.5 --restore-contrast 0.6 1
-#                       --restore-gamma 1 1.4 --restore-noise 0 0.005 (experiment e13): the bundled weights since
-#                       2026-12-02 10:36 (the commands of the finished stages are in benchmarks/campaign/README.md)
+#                       --restore-gamma 1 1.4 --restore-noise 0 0.005 (experiment e13): bundled 2026-12-02 10:36-14:39,
+#                       then 0.7 of an average; since 2026-12-03 the bundled weights average e33 and e34, its recipe
+#                       with the gates opened (the commands of the finished stages are in benchmarks/campaign/README.md)
 #   campaign128g        from the bundled weights, campaign128gamma's degradations, lr 1e-4 constant (seed 4): stopped
 #                       at 337 of 20,000, the validation fell (10 -> 23 cells below the bar; BENCHMARKS.md)
-# No stage is queued now: every longer run of the bundled recipe lost the multi-exposure set's detail (campaign128g,
-# experiment e15), so the next stage waits for a recipe that stays stable past 300 batches (README.md). The script
-# then says so and exits with status 3, which also ends the loop of README.md.
+#   campaign128mix      from campaign128 at 740, the gates opened (0.2 / 0.1) and campaign128gamma's degradations with
+#                       two exposures 0-1 stop apart on half the samples (seed 3), cosine over 600 batches: the recipe
+#                       between e33 and e34, whose average is the best on whole pairs, run twice as long: done
+#                       2026-12-03, worse than that average (15 of 48 below on 8 whole pairs; README.md)
+# No stage is queued now: the script says so and exits with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues from the committed resume state:
 # benchmarks/campaign/resume-<stage>.pt (one file, the latest checkpoint) and benchmarks/curves/<stage>.jsonl (its log).
 # save_state.sh writes both from the run folder.
@@ -40,7 +43,18 @@ restore() {   # runs/<stage> from the committed resume state, when this machine 
   fi
 }
 
-# The next stage goes here, as campaign128g did:  restore <stage>; then train --out "$RUNS/<stage>" --resume ... when
-# "$RUNS/<stage>/checkpoints" exists, else its first command (see README.md's stage table for the earlier ones).
+start740() {  # campaign128's weights at 740, the start of every stage since, from the commit that kept them
+  if [ ! -f "$RUNS/c128_at740/model.safetensors" ]; then
+    git show 92ab5b4:benchmarks/campaign/resume-campaign128.pt > "$RUNS/c128_at740.pt"
+    "$PY" -c "import sys; import gifnet.checkpoint, gifnet.hub
+s = gifnet.checkpoint.read(sys.argv[1]); m = gifnet.hub.load_model(None); m.load_state_dict(s['model'])
+gifnet.hub.save_weights(m, sys.argv[2], metadata={'source': 'campaign128 at step 740 (commit 92ab5b4)'})" \
+      "$RUNS/c128_at740.pt" "$RUNS/c128_at740"
+    rm "$RUNS/c128_at740.pt"
+  fi
+}
+
+# The next stage goes here, as campaign128mix did:  restore <stage>; then train --out "$RUNS/<stage>" --resume ... when
+# "$RUNS/<stage>/checkpoints" exists, else start740 and its first command (README.md's stage table has the earlier ones).
 echo "campaign: no stage is queued; see benchmarks/campaign/README.md" >&2
 exit 3
