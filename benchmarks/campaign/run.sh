@@ -45,6 +45,7 @@ restore() {   # runs/<stage> from the committed resume state, when this machine 
 
 start740() {  # campaign128's weights at 740, the start of every stage since, from the commit that kept them
   if [ ! -f "$RUNS/c128_at740/model.safetensors" ]; then
+    mkdir -p "$RUNS"
     git show 92ab5b4:benchmarks/campaign/resume-campaign128.pt > "$RUNS/c128_at740.pt"
     "$PY" -c "import sys; import gifnet.checkpoint, gifnet.hub
 s = gifnet.checkpoint.read(sys.argv[1]); m = gifnet.hub.load_model(None); m.load_state_dict(s['model'])
