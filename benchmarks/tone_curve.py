@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from evaluate_weights import evenly_spaced  # noqa: E402  (the same pairs as its --limit)
+from evaluate_weights import eval_root, evenly_spaced  # noqa: E402  (the same pairs as its --limit)
 from gifnet import fuse  # noqa: E402
 from gifnet.errors import GifnetError  # noqa: E402
 from gifnet.evaluate import source_pairs  # noqa: E402
@@ -71,7 +71,7 @@ def run() -> None:
         ap.error(f"--limit must be at least 1 pair, got {args.limit}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    shared = Path(args.shared)
+    shared, eval_dir = Path(args.shared), eval_root(args.shared)    # a clear exit when the data is missing
     models = {w: load_model(shared / "checkpoints/official/Final.model" if w == "official" else w)
               for w in args.weights}
     labels = [f"{lo}–{hi}" for lo, hi in zip(BINS, BINS[1:])]
@@ -81,7 +81,7 @@ def run() -> None:
     print("|---|---|" + "---|" * len(labels))
     for g in args.groups:
         folder, slot_a, slot_b, task = EVAL_GROUPS[g]
-        root = shared / "datasets" / "eval" / folder
+        root = eval_dir / folder
         pairs = source_pairs(root / slot_a, root / slot_b)
         pairs = [pairs[i] for i in evenly_spaced(len(pairs), args.limit)]
         for w, m in models.items():
