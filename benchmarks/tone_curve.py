@@ -9,6 +9,10 @@ For `--limit` evenly spaced pairs of each group (`gifnet.validation.EVAL_GROUPS`
 pixels in the bin. SSIM's luminance term compares exactly these local means, and it is most sensitive where they
 are small: a fusion that darkens the shadows by a few grey levels loses SSIM there. "official" means the authors'
 checkpoint in $GIFNET_SHARED. This is the measurement behind BENCHMARKS.md, "Why the tone curve".
+
+`--ssim-terms` also splits each network's SSIM with each source into Wang et al.'s three terms (`ssim_terms`), to tell
+a tone shift (the luminance term) from over- or under-stretched local contrast (the contrast term) and from the wrong
+mix of the two sources' structure (the structure term).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from gifnet.errors import GifnetError  # noqa: E402
 from gifnet.evaluate import source_pairs  # noqa: E402
 from gifnet.hub import load_model  # noqa: E402
 from gifnet.image import luma, read_image  # noqa: E402
+from gifnet.metrics import SSIM_WINDOW, _fft_filter  # noqa: E402  (the window and filter of gifnet.metrics.ssim)
 from gifnet.validation import EVAL_GROUPS  # noqa: E402
 
 BINS = (0, 16, 32, 64, 128, 192, 256)
@@ -52,6 +57,26 @@ def tone_curve(model, pairs, task: str) -> tuple[np.ndarray, np.ndarray]:
     return diff / np.maximum(count, 1), count / count.sum()
 
 
+def ssim_terms(model, pairs, task: str) -> np.ndarray:
+    """Per source (rows: slot a, slot b), the means over the pairs of the mean luminance l, contrast c and structure s
+    terms of SSIM(F, source) on luma in grey levels (11x11 Gaussian window sigma 1.5, 'valid'; L = 255, K1 = 0.01,
+    K2 = 0.03, C3 = C2 / 2, so that l c s is the SSIM map of `gifnet.metrics.ssim`), their product's mean (the SSIM on
+    luma), and the mean local standard deviation of F over the source's: above 1, the fusion stretches local contrast."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    rows = []
+    for _, pa, pb in pairs:
+        f = 255 * luma(read_image(fuse(pa, pb, task=task, model=model))[0]).astype(np.float64)
+        for p in (pa, pb):
+            x = 255 * luma(read_image(p)[0]).astype(np.float64)
+            mx, mf, xx, ff, xf = _fft_filter(np.stack([x, f, x * x, f * f, x * f]), [SSIM_WINDOW], pad="valid")[0]
+            sx, sf_ = np.sqrt(np.maximum(xx - mx * mx, 0)), np.sqrt(np.maximum(ff - mf * mf, 0))
+            lum = (2 * mx * mf + c1) / (mx * mx + mf * mf + c1)
+            con = (2 * sx * sf_ + c2) / (sx * sx + sf_ * sf_ + c2)
+            st = (xf - mx * mf + c2 / 2) / (sx * sf_ + c2 / 2)
+            rows.append([lum.mean(), con.mean(), st.mean(), (lum * con * st).mean(), sf_.mean() / sx.mean()])
+    return np.asarray(rows).reshape(len(pairs), 2, 5).mean(0)
+
+
 def main() -> None:
     try:
         run()
@@ -66,6 +91,7 @@ def run() -> None:
     ap.add_argument("--groups", nargs="+", default=["tno", "lytro"], choices=list(EVAL_GROUPS))
     ap.add_argument("--limit", type=int, default=4, help="pairs of each group, evenly spaced in name order")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--ssim-terms", action="store_true", help="also split SSIM with each source into its terms")
     args = ap.parse_args()
     if args.limit < 1:
         ap.error(f"--limit must be at least 1 pair, got {args.limit}")
@@ -88,6 +114,20 @@ def run() -> None:
             d, share = tone_curve(m, pairs, task)
             print(f"| {g} | {w} | " + " | ".join(f"{x:+.1f} ({100 * s:.0f} %)" for x, s in zip(d, share)) + " |",
                   flush=True)
+    if args.ssim_terms:
+        print("\nSSIM with each source split into its terms, on luma: luminance l, contrast c, structure s, their "
+              "product (SSIM), and the fusion's local standard deviation over the source's (sd ratio)\n")
+        print("| group | weights | source | l | c | s | SSIM | sd ratio |")
+        print("|---|---|---|---|---|---|---|---|")
+        for g in args.groups:
+            folder, slot_a, slot_b, task = EVAL_GROUPS[g]
+            root = eval_dir / folder
+            pairs = source_pairs(root / slot_a, root / slot_b)
+            pairs = [pairs[i] for i in evenly_spaced(len(pairs), args.limit)]
+            for w, m in models.items():
+                for slot, t in zip((slot_a, slot_b), ssim_terms(m, pairs, task)):
+                    print(f"| {g} | {w} | {slot} | " + " | ".join(f"{x:.3f}" for x in t[:4]) + f" | {t[4]:.2f} |",
+                          flush=True)
 
 
 if __name__ == "__main__":
