@@ -44,12 +44,20 @@ def box_mean(x: np.ndarray, k: int = 7) -> np.ndarray:
     return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
 
 
-def tone_curve(model, pairs, task: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per bin of the sources' local mean: the mean fused-minus-sources difference and the pixel share."""
-    diff, count = np.zeros(len(BINS) - 1), np.zeros(len(BINS) - 1)
+def fused_pairs(model, pairs, task: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(a, b, fused) of each pair as luma in grey levels, each pair fused once for every table."""
+    out = []
     for _, pa, pb in pairs:
         a, b = (255 * luma(read_image(p)[0]).astype(np.float64) for p in (pa, pb))
         f = 255 * luma(read_image(fuse(pa, pb, task=task, model=model))[0]).astype(np.float64)
+        out.append((a, b, f))
+    return out
+
+
+def tone_curve(fused: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin of the sources' local mean: the mean fused-minus-sources difference and the pixel share."""
+    diff, count = np.zeros(len(BINS) - 1), np.zeros(len(BINS) - 1)
+    for a, b, f in fused:
         src, out = box_mean((a + b) / 2), box_mean(f)
         idx = np.digitize(src, BINS[1:-1])
         diff += np.bincount(idx.ravel(), (out - src).ravel(), len(BINS) - 1)
@@ -57,24 +65,22 @@ def tone_curve(model, pairs, task: str) -> tuple[np.ndarray, np.ndarray]:
     return diff / np.maximum(count, 1), count / count.sum()
 
 
-def ssim_terms(model, pairs, task: str) -> np.ndarray:
+def ssim_terms(fused: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
     """Per source (rows: slot a, slot b), the means over the pairs of the mean luminance l, contrast c and structure s
     terms of SSIM(F, source) on luma in grey levels (11x11 Gaussian window sigma 1.5, 'valid'; L = 255, K1 = 0.01,
     K2 = 0.03, C3 = C2 / 2, so that l c s is the SSIM map of `gifnet.metrics.ssim`), their product's mean (the SSIM on
     luma), and the mean local standard deviation of F over the source's: above 1, the fusion stretches local contrast."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     rows = []
-    for _, pa, pb in pairs:
-        f = 255 * luma(read_image(fuse(pa, pb, task=task, model=model))[0]).astype(np.float64)
-        for p in (pa, pb):
-            x = 255 * luma(read_image(p)[0]).astype(np.float64)
+    for a, b, f in fused:
+        for x in (a, b):
             mx, mf, xx, ff, xf = _fft_filter(np.stack([x, f, x * x, f * f, x * f]), [SSIM_WINDOW], pad="valid")[0]
             sx, sf_ = np.sqrt(np.maximum(xx - mx * mx, 0)), np.sqrt(np.maximum(ff - mf * mf, 0))
             lum = (2 * mx * mf + c1) / (mx * mx + mf * mf + c1)
             con = (2 * sx * sf_ + c2) / (sx * sx + sf_ * sf_ + c2)
             st = (xf - mx * mf + c2 / 2) / (sx * sf_ + c2 / 2)
             rows.append([lum.mean(), con.mean(), st.mean(), (lum * con * st).mean(), sf_.mean() / sx.mean()])
-    return np.asarray(rows).reshape(len(pairs), 2, 5).mean(0)
+    return np.asarray(rows).reshape(len(fused), 2, 5).mean(0)
 
 
 def main() -> None:
@@ -105,30 +111,26 @@ def run() -> None:
           f"levels, by the sources' level ({args.limit} pairs per group)\n")
     print("| group | weights | " + " | ".join(labels) + " |")
     print("|---|---|" + "---|" * len(labels))
+    terms = []
     for g in args.groups:
         folder, slot_a, slot_b, task = EVAL_GROUPS[g]
         root = eval_dir / folder
         pairs = source_pairs(root / slot_a, root / slot_b)
         pairs = [pairs[i] for i in evenly_spaced(len(pairs), args.limit)]
         for w, m in models.items():
-            d, share = tone_curve(m, pairs, task)
+            fused = fused_pairs(m, pairs, task)
+            d, share = tone_curve(fused)
             print(f"| {g} | {w} | " + " | ".join(f"{x:+.1f} ({100 * s:.0f} %)" for x, s in zip(d, share)) + " |",
                   flush=True)
+            if args.ssim_terms:
+                terms += [f"| {g} | {w} | {slot} | " + " | ".join(f"{x:.3f}" for x in t[:4]) + f" | {t[4]:.2f} |"
+                          for slot, t in zip((slot_a, slot_b), ssim_terms(fused))]
     if args.ssim_terms:
         print("\nSSIM with each source split into its terms, on luma: luminance l, contrast c, structure s, their "
               "product (SSIM), and the fusion's local standard deviation over the source's (sd ratio)\n")
         print("| group | weights | source | l | c | s | SSIM | sd ratio |")
         print("|---|---|---|---|---|---|---|---|")
-        for g in args.groups:
-            folder, slot_a, slot_b, task = EVAL_GROUPS[g]
-            root = eval_dir / folder
-            pairs = source_pairs(root / slot_a, root / slot_b)
-            pairs = [pairs[i] for i in evenly_spaced(len(pairs), args.limit)]
-            for w, m in models.items():
-                for slot, t in zip((slot_a, slot_b), ssim_terms(m, pairs, task)):
-                    print(f"| {g} | {w} | {slot} | " + " | ".join(f"{x:.3f}" for x in t[:4]) + f" | {t[4]:.2f} |",
-                          flush=True)
-
+        print("\n".join(terms))
 
 if __name__ == "__main__":
     main()
