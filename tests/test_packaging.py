@@ -51,6 +51,7 @@ def installed(tmp_path_factory) -> Path:
     for name in SOURCES:                      # a copy: building writes build/ and *.egg-info next to the sources
         (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, src / name)
     shutil.rmtree(src / "gifnet" / "__pycache__", ignore_errors=True)
+    (src / "weights" / "resume-planted.pt").write_bytes(b"a training campaign's resume file: not for the wheel")
     run([sys.executable, "-m", "pip", "wheel", src, "--no-deps", "--no-build-isolation", "--no-index", "-q",
          "-w", root / "dist"])
     env_dir = root / "venv"
@@ -80,6 +81,7 @@ def test_wheel_carries_the_default_weights_and_fuses_offline(installed, tmp_path
     package, weights = (Path(line) for line in r.stdout.split())
     assert package.is_relative_to(installed) and package != REPO / "gifnet"      # the installed copy, not this tree
     assert weights == package / "weights" / hub.BUNDLED_NAME                     # ... with its own weights
+    assert not list((package / "weights").rglob("*.pt"))                          # ... and no campaign resume file
     expected = gifnet.fuse(a, b, task="ivif", model=gifnet.load_model(hub.BUNDLED_WEIGHTS))
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
     assert not (tmp_path / "empty-cache").exists()                                # nothing was downloaded

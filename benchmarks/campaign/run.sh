@@ -18,9 +18,13 @@
 #                       two exposures 0-1 stop apart on half the samples (seed 3), cosine over 600 batches: the recipe
 #                       between e33 and e34, whose average is the best on whole pairs, run twice as long: done
 #                       2026-12-03, worse than that average (15 of 48 below on 8 whole pairs; README.md)
-# No stage is queued now: the script says so and exits with status 3, which also ends the loop of README.md.
-# Run folders live in $RUNS (default runs/, not committed). A fresh machine continues from the committed resume state:
-# benchmarks/campaign/resume-<stage>.pt (one file, the latest checkpoint) and benchmarks/curves/<stage>.jsonl (its log).
+#   release128          the release's recipe at the release's length on this CPU: 5,000 batches of 128x128 crops from
+#                       scratch (seed 0), Adam 1e-3 constant, the task-interaction gates starting open (0.5 / 0.5, as
+#                       the GPU run's: BENCHMARKS.md, "Why the gate"), no --dark or --restore (those are later stages,
+#                       as from campaign128 at 740); about 6.3 hours at 4.5 s a batch, so several sessions
+# When no stage is queued, the script says so and exits with status 3, which also ends the loop of README.md.
+# Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
+# state: weights/resume-<stage>.pt (one file, the latest checkpoint whole) and benchmarks/curves/<stage>.jsonl (its log).
 # save_state.sh writes both from the run folder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,13 +37,14 @@ train() { "$PY" -m gifnet train "$@" --threads "$THREADS" --time-limit "$MIN" "$
 
 restore() {   # runs/<stage> from the committed resume state, when this machine has no run folder for it
   local stage=$1
-  if [ ! -d "$RUNS/$stage/checkpoints" ] && [ -f "benchmarks/campaign/resume-$stage.pt" ]; then
+  local saved=weights/resume-$stage.pt
+  if [ ! -d "$RUNS/$stage/checkpoints" ] && [ -f "$saved" ]; then
     local step
-    step=$("$PY" -c "from gifnet import checkpoint; print(checkpoint.read('benchmarks/campaign/resume-$stage.pt')['step'])")
+    step=$("$PY" -c "import sys; from gifnet import checkpoint; print(checkpoint.read(sys.argv[1])['step'])" "$saved")
     mkdir -p "$RUNS/$stage/checkpoints"
-    cp "benchmarks/campaign/resume-$stage.pt" "$(printf '%s/%s/checkpoints/step_%07d.pt' "$RUNS" "$stage" "$step")"
+    cp "$saved" "$(printf '%s/%s/checkpoints/step_%07d.pt' "$RUNS" "$stage" "$step")"
     [ -f "benchmarks/curves/$stage.jsonl" ] && cp "benchmarks/curves/$stage.jsonl" "$RUNS/$stage/log.jsonl"
-    echo "campaign: $stage restored at step $step from benchmarks/campaign/"
+    echo "campaign: $stage restored at step $step from $saved"
   fi
 }
 
@@ -55,7 +60,17 @@ gifnet.hub.save_weights(m, sys.argv[2], metadata={'source': 'campaign128 at step
   fi
 }
 
-# The next stage goes here, as campaign128mix did:  restore <stage>; then train --out "$RUNS/<stage>" --resume ... when
-# "$RUNS/<stage>/checkpoints" exists, else start740 and its first command (README.md's stage table has the earlier ones).
-echo "campaign: no stage is queued; see benchmarks/campaign/README.md" >&2
-exit 3
+# The current stage: continue it when a run folder (or the committed resume state) exists, else start it.
+# (README.md's stage table has the earlier stages' commands; start740 makes the start most of them shared.)
+stage=release128
+restore $stage
+if [ -d "$RUNS/$stage/checkpoints" ]; then
+  train --out "$RUNS/$stage" --resume --data "$DATA"
+else
+  train --out "$RUNS/$stage" --data "$DATA" --crop 128 --batch 8 --lr 1e-3 --schedule constant --precision bf16 \
+    --seed 0 --gate-init 0.5 0.5 --steps 5000 --ckpt-every 25 --val-every 250
+fi
+step=$("$PY" -c "import json, sys; print(max(json.loads(l).get('step', 0) for l in open(sys.argv[1])))" \
+  "$RUNS/$stage/log.jsonl")
+[ "$step" -ge 5000 ] && { echo "campaign: $stage is done ($step batches)" >&2; exit 3; }
+exit 0
