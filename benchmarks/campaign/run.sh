@@ -21,16 +21,22 @@
 #   release128          the release's recipe at the release's length on this CPU: 5,000 batches of 128x128 crops from
 #                       scratch (seed 0), Adam 1e-3 constant, the task-interaction gates starting open (0.5 / 0.5, as
 #                       the GPU run's: BENCHMARKS.md, "Why the gate"), no --dark or --restore (those are later stages,
-#                       as from campaign128 at 740); about 6.3 hours at 4.5 s a batch, so several sessions
-# When no stage is queued, the script says so and exits with status 3, which also ends the loop of README.md.
+#                       as from campaign128 at 740); about 4.5 hours at 3-3.8 s a batch, so several sessions
+#   r128restore         300 batches from release128's end with the bundled weights' first recipe (e33's, the gates as
+#                       release128 left them): --dark 0.5 --restore 1.0 and campaign128gamma's degradations (seed 3),
+#                       lr 5e-4 cosine to 1e-5 after 25 warm-up batches
+#   r128exposure        the same with two exposures 0-1 stop apart (--restore-exposure 0 1: e34's recipe); the
+#                       candidate for the bundled weights is the average of the two (benchmarks/average_weights.py)
+# Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
+# with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
 # state: weights/resume-<stage>.pt (one file, the latest checkpoint whole) and benchmarks/curves/<stage>.jsonl (its log).
-# save_state.sh writes both from the run folder.
+# save_state.sh writes both from the run folder (stages.sh lists the stages).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MIN=${1:-45}; THREADS=${2:-2}
-PY=${PY:-.venv/bin/python}
-SHARED=${GIFNET_SHARED:-../shared}; RUNS=${RUNS:-runs}
+source benchmarks/campaign/stages.sh      # STAGES, PY, RUNS, steps_done, keep_weights
+SHARED=${GIFNET_SHARED:-../shared}
 DATA=$SHARED/datasets/train/roadscene
 VAL=(--val "$SHARED/datasets/eval" --val-reference "$SHARED/checkpoints/official/Final.model" --val-images 2)
 train() { "$PY" -m gifnet train "$@" --threads "$THREADS" --time-limit "$MIN" "${VAL[@]}"; }
@@ -60,17 +66,27 @@ gifnet.hub.save_weights(m, sys.argv[2], metadata={'source': 'campaign128 at step
   fi
 }
 
-# The current stage: continue it when a run folder (or the committed resume state) exists, else start it.
-# (README.md's stage table has the earlier stages' commands; start740 makes the start most of them shared.)
-stage=release128
-restore $stage
-if [ -d "$RUNS/$stage/checkpoints" ]; then
-  train --out "$RUNS/$stage" --resume --data "$DATA"
-else
-  train --out "$RUNS/$stage" --data "$DATA" --crop 128 --batch 8 --lr 1e-3 --schedule constant --precision bf16 \
-    --seed 0 --gate-init 0.5 0.5 --steps 5000 --ckpt-every 25 --val-every 250
-fi
-step=$("$PY" -c "import json, sys; print(max(json.loads(l).get('step', 0) for l in open(sys.argv[1])))" \
-  "$RUNS/$stage/log.jsonl")
-[ "$step" -ge 5000 ] && { echo "campaign: $stage is done ($step batches)" >&2; exit 3; }
-exit 0
+# A finished stage keeps its weights in the repository as benchmarks/campaign/<stage>.safetensors (the start of
+# the later ones), an unfinished one its whole latest checkpoint as weights/resume-<stage>.pt (save_state.sh).
+FINETUNE=(--init benchmarks/campaign/release128.safetensors --crop 128 --batch 8 --lr 5e-4 --schedule cosine
+  --lr-min 1e-5 --warmup 25 --precision bf16 --dark 0.5 --restore 1.0 --restore-blur 0.5 1.5 --restore-contrast 0.6 1
+  --restore-gamma 1 1.4 --restore-noise 0 0.005 --seed 3 --ckpt-every 25 --val-every 100)
+start() {     # the command that starts stage $1 from nothing (or from the stage it builds on)
+  case $1 in
+    release128) train --out "$RUNS/$1" --data "$DATA" --crop 128 --batch 8 --lr 1e-3 --schedule constant \
+                  --precision bf16 --seed 0 --gate-init 0.5 0.5 --steps 5000 --ckpt-every 25 --val-every 250 ;;
+    r128restore) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --steps 300 ;;
+    r128exposure) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --steps 300 ;;
+  esac
+}
+
+for entry in "${STAGES[@]}"; do
+  stage=${entry%%:*}; length=${entry##*:}
+  if [ "$(steps_done "$stage")" -ge "$length" ]; then keep_weights "$stage"; continue; fi
+  restore "$stage"
+  if [ -d "$RUNS/$stage/checkpoints" ]; then train --out "$RUNS/$stage" --resume --data "$DATA"; else start "$stage"; fi
+  if [ "$(steps_done "$stage")" -ge "$length" ]; then keep_weights "$stage"; fi
+  exit 0
+done
+echo "campaign: every stage is done (${STAGES[*]}); average and evaluate them (README.md)" >&2
+exit 3
