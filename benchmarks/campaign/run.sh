@@ -21,7 +21,7 @@
 #   release128          the release's recipe at the release's length on this CPU: 5,000 batches of 128x128 crops from
 #                       scratch (seed 0), Adam 1e-3 constant, the task-interaction gates starting open (0.5 / 0.5, as
 #                       the GPU run's: BENCHMARKS.md, "Why the gate"), no --dark or --restore (those are later stages,
-#                       as from campaign128 at 740); about 4.5 hours at 3-3.8 s a batch, so several sessions
+#                       as from campaign128 at 740); about 4.5 hours at 3.2-3.4 s a batch, so several sessions
 #   r128restore         300 batches from release128's end with the bundled weights' first recipe (e33's, the gates as
 #                       release128 left them): --dark 0.5 --restore 1.0 and campaign128gamma's degradations (seed 3),
 #                       lr 5e-4 cosine to 1e-5 after 25 warm-up batches
@@ -71,12 +71,12 @@ gifnet.hub.save_weights(m, sys.argv[2], metadata={'source': 'campaign128 at step
 FINETUNE=(--init benchmarks/campaign/release128.safetensors --crop 128 --batch 8 --lr 5e-4 --schedule cosine
   --lr-min 1e-5 --warmup 25 --precision bf16 --dark 0.5 --restore 1.0 --restore-blur 0.5 1.5 --restore-contrast 0.6 1
   --restore-gamma 1 1.4 --restore-noise 0 0.005 --seed 3 --ckpt-every 25 --val-every 100)
-start() {     # the command that starts stage $1 from nothing (or from the stage it builds on)
+start() {     # the command that starts stage $1 for $2 batches (its length in stages.sh) from nothing or its start
   case $1 in
     release128) train --out "$RUNS/$1" --data "$DATA" --crop 128 --batch 8 --lr 1e-3 --schedule constant \
-                  --precision bf16 --seed 0 --gate-init 0.5 0.5 --steps 5000 --ckpt-every 25 --val-every 250 ;;
-    r128restore) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --steps 300 ;;
-    r128exposure) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --steps 300 ;;
+                  --precision bf16 --seed 0 --gate-init 0.5 0.5 --steps "$2" --ckpt-every 25 --val-every 250 ;;
+    r128restore) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --steps "$2" ;;
+    r128exposure) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --steps "$2" ;;
   esac
 }
 
@@ -84,7 +84,7 @@ for entry in "${STAGES[@]}"; do
   stage=${entry%%:*}; length=${entry##*:}
   if [ "$(steps_done "$stage")" -ge "$length" ]; then keep_weights "$stage"; continue; fi
   restore "$stage"
-  if [ -d "$RUNS/$stage/checkpoints" ]; then train --out "$RUNS/$stage" --resume --data "$DATA"; else start "$stage"; fi
+  if [ -d "$RUNS/$stage/checkpoints" ]; then train --out "$RUNS/$stage" --resume --data "$DATA"; else start "$stage" "$length"; fi
   if [ "$(steps_done "$stage")" -ge "$length" ]; then keep_weights "$stage"; fi
   exit 0
 done
