@@ -26,7 +26,12 @@
 #                       release128 left them): --dark 0.5 --restore 1.0 and campaign128gamma's degradations (seed 3),
 #                       lr 5e-4 cosine to 1e-5 after 25 warm-up batches
 #   r128exposure        the same with two exposures 0-1 stop apart (--restore-exposure 0 1: e34's recipe); the
-#                       candidate for the bundled weights is the average of the two (benchmarks/average_weights.py)
+#                       candidate for the bundled weights is the average of the two (benchmarks/average_weights.py):
+#                       0.8 x r128restore + 0.2 x r128exposure is bundled since 2026-12-04
+#   r128knee            r128restore's recipe with e37's knee in place of the contrast flattening (--restore-contrast
+#                       1 1 --restore-knee 0.6 1 --restore-knee-level 0.45): from the old base it passed the
+#                       multi-focus SSIM cells with the detail kept; a candidate for the soup
+#   r128restore4        r128restore with seed 4 (other batches and degradations): a second restore run for the soup
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -77,6 +82,9 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
                   --precision bf16 --seed 0 --gate-init 0.5 0.5 --steps "$2" --ckpt-every 25 --val-every 250 ;;
     r128restore) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --steps "$2" ;;
     r128exposure) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --steps "$2" ;;
+    r128knee) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-contrast 1 1 --restore-knee 0.6 1 \
+                --restore-knee-level 0.45 --steps "$2" ;;
+    r128restore4) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --seed 4 --steps "$2" ;;
   esac
 }
 
