@@ -32,6 +32,9 @@
 #                       1 1 --restore-knee 0.6 1 --restore-knee-level 0.45): from the old base it passed the
 #                       multi-focus SSIM cells with the detail kept; a candidate for the soup
 #   r128restore4        r128restore with seed 4 (other batches and degradations): a second restore run for the soup
+#   r128grain           r128restore with e24's grainy noise of twice the strength (--restore-noise 0 0.01
+#                       --restore-grain 0.5 1): from the old base it cut the gain of flat regions (TNO SSIM); for a soup
+#   r128grain5          r128restore with e22's grainy noise of the same strength (--restore-grain 0.5 1)
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -85,6 +88,9 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
     r128knee) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-contrast 1 1 --restore-knee 0.6 1 \
                 --restore-knee-level 0.45 --steps "$2" ;;
     r128restore4) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --seed 4 --steps "$2" ;;
+    r128grain) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-noise 0 0.01 --restore-grain 0.5 1 \
+                 --steps "$2" ;;
+    r128grain5) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --steps "$2" ;;
   esac
 }
 
