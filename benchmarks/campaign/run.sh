@@ -35,6 +35,7 @@
 #   r128grain           r128restore with e24's grainy noise of twice the strength (--restore-noise 0 0.01
 #                       --restore-grain 0.5 1): from the old base it cut the gain of flat regions (TNO SSIM); for a soup
 #   r128grain5          r128restore with e22's grainy noise of the same strength (--restore-grain 0.5 1)
+#   r128expgrain        r128exposure with r128grain5's grainy noise: a sharper exposure run for the soup
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -91,6 +92,8 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
     r128grain) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-noise 0 0.01 --restore-grain 0.5 1 \
                  --steps "$2" ;;
     r128grain5) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --steps "$2" ;;
+    r128expgrain) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --restore-grain 0.5 1 \
+                    --steps "$2" ;;
   esac
 }
 
