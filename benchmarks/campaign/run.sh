@@ -27,7 +27,7 @@
 #                       lr 5e-4 cosine to 1e-5 after 25 warm-up batches
 #   r128exposure        the same with two exposures 0-1 stop apart (--restore-exposure 0 1: e34's recipe); the
 #                       candidate for the bundled weights is the average of the two (benchmarks/average_weights.py):
-#                       0.8 x r128restore + 0.2 x r128exposure is bundled since 2026-12-04
+#                       0.8 x r128restore + 0.2 x r128exposure was bundled 2026-12-04 18:50-22:18
 #   r128knee            r128restore's recipe with e37's knee in place of the contrast flattening (--restore-contrast
 #                       1 1 --restore-knee 0.6 1 --restore-knee-level 0.45): from the old base it passed the
 #                       multi-focus SSIM cells with the detail kept; a candidate for the soup
@@ -36,6 +36,7 @@
 #                       --restore-grain 0.5 1): from the old base it cut the gain of flat regions (TNO SSIM); for a soup
 #   r128grain5          r128restore with e22's grainy noise of the same strength (--restore-grain 0.5 1)
 #   r128expgrain        r128exposure with r128grain5's grainy noise: a sharper exposure run for the soup
+#                       0.8 x r128grain5 + 0.2 x r128expgrain is bundled since 2026-12-04 22:18
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
