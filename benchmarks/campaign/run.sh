@@ -38,6 +38,9 @@
 #   r128expgrain        r128exposure with r128grain5's grainy noise: a sharper exposure run for the soup
 #                       0.8 x r128grain5 + 0.2 x r128expgrain is bundled since 2026-12-04 22:18
 #   r128grain5s4        r128grain5 with seed 4: a second draw of the bundled soup's main ingredient
+#   r128expgrain4       r128expgrain with seed 4: a second draw of the bundled soup's other ingredient
+#   r128grain5long      r128grain5 run twice as long (600 batches, the cosine over 600): does more restoring raise
+#                       Lytro's SF and SSIM together?
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -97,6 +100,9 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
     r128expgrain) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --restore-grain 0.5 1 \
                     --steps "$2" ;;
     r128grain5s4) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --seed 4 --steps "$2" ;;
+    r128expgrain4) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --restore-grain 0.5 1 \
+                     --seed 4 --steps "$2" ;;
+    r128grain5long) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --steps "$2" ;;
   esac
 }
 
