@@ -41,6 +41,8 @@
 #   r128expgrain4       r128expgrain with seed 4: a second draw of the bundled soup's other ingredient
 #   r128grain5long      r128grain5 run twice as long (600 batches, the cosine over 600): does more restoring raise
 #                       Lytro's SF and SSIM together?
+#   r128grain5ps        r128grain5 with one information-weight pair per sample (--per-sample-weights): does the
+#                       IVIF step's balance of the two sources move TNO's SSIM?
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -103,6 +105,8 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
     r128expgrain4) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --restore-grain 0.5 1 \
                      --seed 4 --steps "$2" ;;
     r128grain5long) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --steps "$2" ;;
+    r128grain5ps) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --per-sample-weights \
+                    --steps "$2" ;;
   esac
 }
 
