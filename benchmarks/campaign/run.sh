@@ -42,7 +42,8 @@
 #   r128grain5long      r128grain5 run twice as long (600 batches, the cosine over 600): does more restoring raise
 #                       Lytro's SF and SSIM together?
 #   r128grain5ps        r128grain5 with one information-weight pair per sample (--per-sample-weights): does the
-#                       IVIF step's balance of the two sources move TNO's SSIM?
+#                       IVIF step's balance of the two sources move TNO's SSIM? 0.8 x r128grain5ps + 0.2 x
+#                       r128expgrain: 4 of 64 whole-set cells below by 5.1 points, the next bundled weights
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
