@@ -105,6 +105,15 @@ def eval_root(shared: str) -> Path:
     return root
 
 
+def ours_and_authors(ours: str, shared: str):
+    """Our model and the authors' checkpoint in SHARED, or a one-line exit saying which could not be loaded."""
+    from gifnet.hub import load_model
+    try:
+        return load_model(ours), load_model(Path(shared) / "checkpoints/official/Final.model")
+    except GifnetError as e:
+        sys.exit(f"{Path(sys.argv[0]).stem}: error: {e}")
+
+
 def main() -> None:
     try:
         run()

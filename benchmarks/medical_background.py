@@ -28,14 +28,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gifnet import metrics  # noqa: E402
-from gifnet.errors import GifnetError  # noqa: E402
 from gifnet.evaluate import source_pairs  # noqa: E402
-from gifnet.hub import load_model  # noqa: E402
 from gifnet.image import luma, read_image  # noqa: E402
 from gifnet.pipeline import fuse  # noqa: E402
 from gifnet.validation import EVAL_GROUPS  # noqa: E402
 
-from evaluate_weights import eval_root, evenly_spaced  # noqa: E402  (this folder)
+from evaluate_weights import eval_root, evenly_spaced, ours_and_authors  # noqa: E402  (this folder)
 
 GROUPS = ("ct-mri", "pet-mri", "spect-mri")
 DARK = 5 / 255          # "black": below 5 grey levels in both sources
@@ -99,10 +97,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="N pairs of each set only, evenly spaced")
     args = ap.parse_args()
     root = eval_root(args.shared)
-    try:
-        model, reference = load_model(args.ours), load_model(Path(args.shared) / "checkpoints/official/Final.model")
-    except GifnetError as e:
-        sys.exit(f"medical_background: error: {e}")
+    model, reference = ours_and_authors(args.ours, args.shared)
     print(f"{datetime.datetime.now().isoformat(timespec='minutes')}: {args.ours} against the authors' checkpoint; "
           f"background = both sources below 5 grey levels\n")
     print("| group | pairs | bg share | EN ours / theirs | EN, their bg pasted into ours | EN, the sources' bg pasted "

@@ -24,13 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gifnet import metrics  # noqa: E402
-from gifnet.errors import GifnetError  # noqa: E402
 from gifnet.evaluate import source_pairs  # noqa: E402
-from gifnet.hub import load_model  # noqa: E402
 from gifnet.pipeline import fuse  # noqa: E402
 from gifnet.validation import EVAL_GROUPS  # noqa: E402
 
-from evaluate_weights import eval_root, evenly_spaced  # noqa: E402  (this folder)
+from evaluate_weights import eval_root, evenly_spaced, ours_and_authors  # noqa: E402  (this folder)
 
 
 def sides(fused: np.ndarray, pa: Path, pb: Path) -> tuple[float, float]:
@@ -53,10 +51,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="N pairs only, evenly spaced")
     args = ap.parse_args()
     root = eval_root(args.shared)
-    try:
-        model, reference = load_model(args.ours), load_model(Path(args.shared) / "checkpoints/official/Final.model")
-    except GifnetError as e:
-        sys.exit(f"ssim_split: error: {e}")
+    model, reference = ours_and_authors(args.ours, args.shared)
     folder, sa, sb, task = EVAL_GROUPS[args.group]
     pairs = source_pairs(root / folder / sa, root / folder / sb)
     picked = [pairs[i] for i in evenly_spaced(len(pairs), args.limit)]
