@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 from gifnet.errors import GifnetError  # noqa: E402
 from gifnet.evaluate import score_models, source_pairs  # noqa: E402
 from gifnet.files import write_text  # noqa: E402
-from gifnet.hub import sha256_of  # noqa: E402
+from gifnet.hub import load_model, sha256_of  # noqa: E402
+from gifnet.model import GIFNet  # noqa: E402
 from gifnet.validation import BAR_METRICS as BAR, EVAL_GROUPS  # noqa: E402
 
 
@@ -105,9 +106,8 @@ def eval_root(shared: str) -> Path:
     return root
 
 
-def ours_and_authors(ours: str, shared: str):
+def ours_and_authors(ours: str, shared: str) -> tuple[GIFNet, GIFNet]:
     """Our model and the authors' checkpoint in SHARED, or a one-line exit saying which could not be loaded."""
-    from gifnet.hub import load_model
     try:
         return load_model(ours), load_model(Path(shared) / "checkpoints/official/Final.model")
     except GifnetError as e:
