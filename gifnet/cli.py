@@ -382,6 +382,10 @@ def _add_train(sub) -> None:
                         "release (downloads timm/densenet121.tv_in1k once)")
     p.add_argument("--per-sample-weights", dest="per_sample_weights", action="store_const", const=True,
                    help="one weight pair per sample, not per batch")
+    p.add_argument("--info-temperature", type=float, dest="info_temperature", metavar="T",
+                   help="the information weights' softmax temperature: higher weighs the two sources more evenly "
+                        "(default: 2 for gradient, whose weights are then the sources' RMS detail in proportion; 1 "
+                        "for densenet, the release's)")
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from these weights: a save_pretrained folder, .safetensors, the authors' .model, "
                         "'official' or a Hub id (see gifnet.hub.load_model)")

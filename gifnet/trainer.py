@@ -82,6 +82,9 @@ class TrainConfig:
     flips: bool = True                  # random horizontal and vertical flips (the release used none)
     weights: str = "gradient"           # information weights: "gradient" (no download) or "densenet" (release)
     per_sample_weights: bool = False    # release: one (w_ir, w_vis) pair per batch
+    info_temperature: float | None = None  # the information weights' softmax temperature: higher weighs the two
+                                        # sources more evenly (None: the source's own, 2 for "gradient", 1 for
+                                        # "densenet", the release's)
     ssim_variant: str = "release"       # MS-SSIM of the reconstruction loss: "release" or "standard"
     multifocus: FocusConfig = field(default_factory=FocusConfig)   # how near/far pairs are synthesised
     dark: float = 0.0                   # share of samples with regions black in both sources (gifnet.data.darken);
@@ -166,6 +169,9 @@ class TrainConfig:
         if self.degradation.exposed != 1 and self.degradation.exposure == (0.0, 0.0):
             raise GifnetError("degradation.exposed (--restore-exposure-share) needs an exposure range: give "
                               "--restore-exposure LOW HIGH too", param="restore_exposed")
+        if self.info_temperature is not None and not self.info_temperature > 0:
+            raise GifnetError(f"info_temperature must be positive (higher: the two sources weighted more evenly), "
+                              f"got {self.info_temperature}", param="info_temperature")
         if not self.ivif_weight > 0:                       # "not >" refuses NaN too
             raise GifnetError(f"ivif_weight must be positive (1: the release's balance), got {self.ivif_weight}",
                               param="ivif_weight")
@@ -386,7 +392,8 @@ class Trainer:
                        else "broadcast_buffers")
             self.step_loss = ddp(self.step_loss, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                                  find_unused_parameters=True, **{no_sync: False})
-        self.info: InformationSource = make_information_source(cfg.weights)
+        self.info: InformationSource = make_information_source(
+            cfg.weights, **({} if cfg.info_temperature is None else {"temperature": cfg.info_temperature}))
         if isinstance(self.info, nn.Module):
             self.info.to(self.device)
 

@@ -68,6 +68,16 @@ def test_ivif_weight_scales_the_ivif_step_only(data, tmp_path):
     assert TrainConfig().ivif_weight == 1.0
 
 
+def test_info_temperature_evens_out_the_information_weights(data, tmp_path):
+    """`info_temperature` replaces the information source's own temperature; a higher one brings the IVIF step's
+    weight pair nearer (0.5, 0.5) on the same batch, and None keeps the source's default."""
+    runs = {t: Trainer(config(data, tmp_path / f"t{t}", steps=1, info_temperature=t)) for t in (None, 2.0, 8.0)}
+    assert runs[None].info.temperature == 2.0 and runs[8.0].info.temperature == 8.0
+    w_ir = {t: tr.train_step(tr.stream.batch(0, 2))["w_ir"] for t, tr in runs.items()}
+    assert w_ir[None] == pytest.approx(w_ir[2.0], abs=1e-7)
+    assert abs(w_ir[8.0] - 0.5) < abs(w_ir[2.0] - 0.5)
+
+
 def test_mfif_ssim_adds_the_ssim_term_to_the_mfif_step_only(data, tmp_path):
     """`mfif_ssim` W (off by default): the MFIF step's fusion loss is MSE(out, vis) + W * (1 - SSIM(out, vis)); the
     IVIF step's is unchanged."""
@@ -262,6 +272,7 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(degradation=RestoreConfig(mix=(0.5, 1.5))), "degradation.mix"),
                                        (dict(degradation=RestoreConfig(edges=-0.01)), "degradation.edges"),
                                        (dict(ivif_weight=0.0), "ivif_weight must be positive"),
+                                       (dict(info_temperature=0.0), "info_temperature must be positive"),
                                        (dict(anchor_weight=float("nan")), "anchor_weight must be positive"),
                                        (dict(mfif_ssim=-0.1), "mfif_ssim must be 0"),
                                        (dict(gate_init=(0.2, float("nan"))), "gate_init must be two gates"),
@@ -300,9 +311,10 @@ def test_cli(data, tmp_path, capsys):
     anchored = tmp_path / "anchored"
     assert main(["train", "--data", str(data), "--out", str(anchored), "--steps", "1", "--crop", "32", "--batch", "2",
                  "--threads", "1", "--anchor", str(out), "--anchor-weight", "0.5", "--mfif-ssim", "0.1",
-                 "--gate-init", "0.2", "0.1"]) == 0
+                 "--gate-init", "0.2", "0.1", "--per-sample-weights", "--info-temperature", "4"]) == 0
     saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(anchored))["config"])
     assert (saved.anchor, saved.anchor_weight, saved.mfif_ssim, saved.gate_init) == (str(out), 0.5, 0.1, (0.2, 0.1))
+    assert (saved.per_sample_weights, saved.info_temperature) == (True, 4.0)
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "gifnet: error:" in err and "training folder not found" in err
