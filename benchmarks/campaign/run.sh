@@ -45,6 +45,8 @@
 #                       IVIF step's balance of the two sources move TNO's SSIM? 0.8 x r128grain5ps + 0.2 x
 #                       r128expgrain: 4 of 64 whole-set cells below by 5.1 points, bundled since 2026-12-05
 #   r128expgrainps      r128expgrain with --per-sample-weights: the bundled soup's other ingredient balanced the same way
+#   r128grain5pst4      r128grain5ps with the information weights evened out (--info-temperature 4, the gradient
+#                       source's default 2): ours sits nearer the infrared image's brightness than the authors' on TNO
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -111,6 +113,8 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
                     --steps "$2" ;;
     r128expgrainps) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --restore-grain 0.5 1 \
                       --per-sample-weights --steps "$2" ;;
+    r128grain5pst4) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --per-sample-weights \
+                      --info-temperature 4 --steps "$2" ;;
   esac
 }
 
