@@ -43,12 +43,15 @@
 #                       Lytro's SF and SSIM together?
 #   r128grain5ps        r128grain5 with one information-weight pair per sample (--per-sample-weights): does the
 #                       IVIF step's balance of the two sources move TNO's SSIM? 0.8 x r128grain5ps + 0.2 x
-#                       r128expgrain: 4 of 64 whole-set cells below by 5.1 points, bundled since 2026-12-05
+#                       r128expgrain: 4 of 64 whole-set cells below by 5.1 points, bundled 2026-12-05 02:12-03:50
 #   r128expgrainps      r128expgrain with --per-sample-weights: the bundled soup's other ingredient balanced the same way
 #   r128grain5pst4      r128grain5ps with the information weights evened out (--info-temperature 4, the gradient
 #                       source's default 2): ours sits nearer the infrared image's brightness than the authors' on TNO
 #   r128grain5psg12     r128grain5ps with half the gamma range (--restore-gamma 1 1.2): less of the mid-tone lift that
-#                       costs Lytro's SSIM its luminance term (BENCHMARKS.md, "Why the tone curve")
+#                       costs Lytro's SSIM its luminance term (BENCHMARKS.md, "Why the tone curve"); it sharpened
+#                       instead: 0.8 x r128grain5psg12 + 0.2 x r128expgrain, 2 of 64 whole-set cells below, is bundled
+#                       since 2026-12-05
+#   r128expgraing12     r128expgrain with half the gamma range: the bundled soup's exposure run the same way
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -118,6 +121,8 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
     r128grain5pst4) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --per-sample-weights \
                       --info-temperature 4 --steps "$2" ;;
     r128grain5psg12) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --per-sample-weights \
+                       --restore-gamma 1 1.2 --steps "$2" ;;
+    r128expgraing12) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --restore-grain 0.5 1 \
                        --restore-gamma 1 1.2 --steps "$2" ;;
   esac
 }
