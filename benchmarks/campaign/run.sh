@@ -43,7 +43,7 @@
 #                       Lytro's SF and SSIM together?
 #   r128grain5ps        r128grain5 with one information-weight pair per sample (--per-sample-weights): does the
 #                       IVIF step's balance of the two sources move TNO's SSIM? 0.8 x r128grain5ps + 0.2 x
-#                       r128expgrain: 4 of 64 whole-set cells below by 5.1 points, bundled 2026-12-05 02:12-03:50
+#                       r128expgrain: 4 of 64 whole-set cells below by 5.1 points, bundled 2026-12-05 02:12-03:45
 #   r128expgrainps      r128expgrain with --per-sample-weights: the bundled soup's other ingredient balanced the same way
 #   r128grain5pst4      r128grain5ps with the information weights evened out (--info-temperature 4, the gradient
 #                       source's default 2): ours sits nearer the infrared image's brightness than the authors' on TNO
