@@ -58,9 +58,9 @@ def main() -> None:
         runs.append((label or Path(path).stem, entries, scale))
     fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True)
     for ax, key in zip(axes.flat, PANELS):
-        for label, entries, scale in runs:
+        for i, (label, entries, scale) in enumerate(runs):   # past ten runs the colours repeat: new line styles
             xs = [e["step"] * scale for e in entries if key in e]
-            ax.plot(xs, [e[key] for e in entries if key in e], marker=".", label=label)
+            ax.plot(xs, [e[key] for e in entries if key in e], marker=".", label=label, ls=("-", "--", ":")[i // 10 % 3])
         if key != "ratio/gap":
             ax.axhline(BAR, color="grey", ls="--", lw=0.8)
         ax.set_title("gap to the bar (0 = met)" if key == "ratio/gap"
@@ -72,7 +72,7 @@ def main() -> None:
     axes[0, 0].set_ylabel("ours / reference")
     axes[1, 0].set_ylabel("ours / reference")
     axes[2, 0].set_ylabel("ours / reference")
-    axes[0, 0].legend()
+    axes.flat[-1].legend(*axes[0, 0].get_legend_handles_labels(), loc="center")   # in the empty last panel
     fig.suptitle(args.title or "validation crops: ours / authors' checkpoint (the bar: 0.95)")
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
