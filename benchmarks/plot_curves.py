@@ -60,7 +60,8 @@ def main() -> None:
     for ax, key in zip(axes.flat, PANELS):
         for i, (label, entries, scale) in enumerate(runs):   # past ten runs the colours repeat: new line styles
             xs = [e["step"] * scale for e in entries if key in e]
-            ax.plot(xs, [e[key] for e in entries if key in e], marker=".", label=label, ls=("-", "--", ":")[i // 10 % 3])
+            ax.plot(xs, [e[key] for e in entries if key in e], marker=".", label=label,
+                    ls=("-", "--", ":")[i // 10 % 3])
         if key != "ratio/gap":
             ax.axhline(BAR, color="grey", ls="--", lw=0.8)
         ax.set_title("gap to the bar (0 = met)" if key == "ratio/gap"
