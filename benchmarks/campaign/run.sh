@@ -52,6 +52,7 @@
 #                       instead: 0.8 x r128grain5psg12 + 0.2 x r128expgrain, 2 of 64 whole-set cells below, is bundled
 #                       since 2026-12-05
 #   r128expgraing12     r128expgrain with half the gamma range: the bundled soup's exposure run the same way
+#   r128grain5psg11     r128grain5psg12 with a quarter of the gamma range (--restore-gamma 1 1.1): does the trend go on?
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -124,6 +125,8 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
                        --restore-gamma 1 1.2 --steps "$2" ;;
     r128expgraing12) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-exposure 0 1 --restore-grain 0.5 1 \
                        --restore-gamma 1 1.2 --steps "$2" ;;
+    r128grain5psg11) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --per-sample-weights \
+                       --restore-gamma 1 1.1 --steps "$2" ;;
   esac
 }
 
