@@ -365,6 +365,15 @@ def _add_train(sub) -> None:
                    help="blur edges and hardly the flat regions: the share of --restore's blur is d / (d + G) at a "
                         "local gradient d (grey levels / 255 per pixel; e.g. 0.016, about 4 grey levels); default 0: "
                         "the same blur everywhere")
+    for flag, kind, what in (("grid", int, "side of the in-focus map's noise grid, more is more blobs (default 2 6)"),
+                             ("coverage", float, "in-focus share of the near image (default 0.3 0.7)"),
+                             ("disk", float, "defocus disk radius in pixels (default 1.5 5)"),
+                             ("sigma", float, "Gaussian defocus sigma in pixels (default 1 3)")):
+        p.add_argument(f"--focus-{flag}", type=kind, nargs=2, metavar=("LOW", "HIGH"),
+                       help=f"multi-focus synthesis: the range of the {what}; gifnet.data.FocusConfig")
+    p.add_argument("--focus-disk-share", type=float, metavar="P", dest="focus_disk_share",
+                   help="multi-focus synthesis: share of defocus kernels that are disks, the rest Gaussians "
+                        "(default 0.5)")
     p.add_argument("--ivif-weight", type=float, dest="ivif_weight", metavar="W",
                    help="multiply the IVIF step's loss by W, the balance of the two steps (default 1: the release)")
     p.add_argument("--mfif-ssim", type=float, dest="mfif_ssim", metavar="W",
@@ -420,11 +429,15 @@ def _add_train(sub) -> None:
     p.set_defaults(handler=_run_train, parser=p)
 
 
+FOCUS_FLAGS = {"grid": "focus_grid", "coverage": "focus_coverage", "disk_radius": "focus_disk",   # FocusConfig field:
+               "gaussian_sigma": "focus_sigma", "p_disk": "focus_disk_share"}                # its --focus-* option
+
+
 def _run_train(args) -> int:
     """`gifnet train`: Ctrl-C, SIGTERM and SIGHUP write a checkpoint before the command exits (see `main`)."""
     import dataclasses
 
-    from .data import RestoreConfig
+    from .data import FocusConfig, RestoreConfig
     from .trainer import TrainConfig, Trainer
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -437,6 +450,9 @@ def _run_train(args) -> int:
     if degradation:
         given["degradation"] = RestoreConfig(**{k: tuple(v) if isinstance(v, list) else v
                                                 for k, v in degradation.items()})
+    focus = {name: getattr(args, flag) for name, flag in FOCUS_FLAGS.items() if getattr(args, flag) is not None}
+    if focus:                                                             # --focus-<field>, given ones only
+        given["multifocus"] = FocusConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in focus.items()})
     if args.resume:
         trainer = Trainer.resume(given.pop("out"), **given)
     else:

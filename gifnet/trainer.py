@@ -209,6 +209,17 @@ class TrainConfig:
         if self.degradation.gain[0] <= 0:
             raise GifnetError(f"degradation.gain must be above 0 (1: unchanged, below 1: darker), got "
                               f"{self.degradation.gain}", param="restore_gain")
+        focus = self.multifocus                     # each range (low, high) with its bound; param: --focus-<flag>
+        for name, flag, bound, ok in (("grid", "grid", "1 <= low <= high", lambda lo, hi: 1 <= lo <= hi),
+                                      ("coverage", "coverage", "0 < low <= high < 1", lambda lo, hi: 0 < lo <= hi < 1),
+                                      ("disk_radius", "disk", "0 < low <= high", lambda lo, hi: 0 < lo <= hi),
+                                      ("gaussian_sigma", "sigma", "0 < low <= high", lambda lo, hi: 0 < lo <= hi)):
+            if not ok(*getattr(focus, name)):                                # NaN fails every comparison
+                raise GifnetError(f"multifocus.{name} must be a range {bound}, got {getattr(focus, name)}",
+                                  param=f"focus_{flag}")
+        if not 0 <= focus.p_disk <= 1:
+            raise GifnetError(f"multifocus.p_disk is a share, between 0 and 1, got {focus.p_disk}",
+                              param="focus_disk_share")
         if self.schedule not in ("constant", "cosine"):
             raise GifnetError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}", param="schedule")
         if not self.data:

@@ -10,7 +10,7 @@ import torch
 
 from gifnet import checkpoint
 from gifnet.cli import main
-from gifnet.data import RestoreConfig
+from gifnet.data import FocusConfig, RestoreConfig
 from gifnet.errors import GifnetError
 from gifnet.hub import load_model
 from gifnet.losses import ssim_and_contrast
@@ -287,7 +287,15 @@ def test_validation_ratios_to_a_reference_on_evaluation_groups(data, tmp_path, s
                                        (dict(degradation=RestoreConfig(knee_level=1.0)), "degradation.knee_level"),
                                        (dict(degradation=RestoreConfig(knee_level=float("nan"))),
                                         "degradation.knee_level"),
-                                       (dict(degradation=RestoreConfig(grain=(1.0, 1.0))), "noise, which is off")])
+                                       (dict(degradation=RestoreConfig(grain=(1.0, 1.0))), "noise, which is off"),
+                                       (dict(multifocus=FocusConfig(grid=(0, 3))), "multifocus.grid"),
+                                       (dict(multifocus=FocusConfig(coverage=(0.3, 1.0))), "multifocus.coverage"),
+                                       (dict(multifocus=FocusConfig(disk_radius=(0.0, 2.0))), "multifocus.disk_radius"),
+                                       (dict(multifocus=FocusConfig(gaussian_sigma=(3.0, 1.0))),
+                                        "multifocus.gaussian_sigma"),
+                                       (dict(multifocus=FocusConfig(gaussian_sigma=(float("nan"), 1.0))),
+                                        "multifocus.gaussian_sigma"),
+                                       (dict(multifocus=FocusConfig(p_disk=1.5)), "multifocus.p_disk")])
 def test_bad_settings(data, tmp_path, bad, match):
     with pytest.raises(GifnetError, match=match):
         Trainer(config(data, tmp_path / "run", **bad))
@@ -311,10 +319,15 @@ def test_cli(data, tmp_path, capsys):
     anchored = tmp_path / "anchored"
     assert main(["train", "--data", str(data), "--out", str(anchored), "--steps", "1", "--crop", "32", "--batch", "2",
                  "--threads", "1", "--anchor", str(out), "--anchor-weight", "0.5", "--mfif-ssim", "0.1",
-                 "--gate-init", "0.2", "0.1", "--per-sample-weights", "--info-temperature", "4"]) == 0
+                 "--gate-init", "0.2", "0.1", "--per-sample-weights", "--info-temperature", "4",
+                 "--focus-disk", "3", "8", "--focus-sigma", "2", "4", "--focus-disk-share", "0.7"]) == 0
     saved = TrainConfig.from_dict(checkpoint.read(checkpoint.latest(anchored))["config"])
     assert (saved.anchor, saved.anchor_weight, saved.mfif_ssim, saved.gate_init) == (str(out), 0.5, 0.1, (0.2, 0.1))
     assert (saved.per_sample_weights, saved.info_temperature) == (True, 4.0)
+    assert saved.multifocus == FocusConfig(disk_radius=(3.0, 8.0), gaussian_sigma=(2.0, 4.0), p_disk=0.7)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "o3"), "--steps", "1", "--crop", "32",
+                 "--focus-coverage", "0.5", "1.5"]) == 2
+    assert "--focus-coverage" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "gifnet: error:" in err and "training folder not found" in err
