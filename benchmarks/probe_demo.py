@@ -37,9 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))          # the bomb makers the tests use
 
-import numpy as np
-from bombs import jpeg_bomb, png_bomb, tiff_bomb
-from PIL import Image
+import numpy as np  # noqa: E402
+from bombs import jpeg_bomb, png_bomb, tiff_bomb  # noqa: E402
+from PIL import Image  # noqa: E402
 
 MB = 2**20
 

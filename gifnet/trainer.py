@@ -60,7 +60,7 @@ from .hub import load_model, save_weights
 from .losses import (InformationSource, information_weights, intensity_loss, make_information_source,
                      mse_per_sample, reconstruction_loss, ssim_and_contrast)
 from .model import GIFNet, GIFNetConfig
-from .runtime import Distributed, autocast, init_distributed, keep_freed_memory, pick_device, pick_precision
+from .runtime import autocast, init_distributed, keep_freed_memory, pick_device, pick_precision
 from .validation import ValidationSet, ratios, score, summary, table
 
 log = logging.getLogger(__name__)

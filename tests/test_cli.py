@@ -111,7 +111,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, weights, capsys, cas
         args[-1] = tmp_path / "nope.safetensors"
     code, text = run(capsys, *args)
     assert code == 2 and expect in text
-    assert "Traceback" not in text and len([l for l in text.splitlines() if l.startswith("gifnet: error")]) == 1
+    assert "Traceback" not in text and len([ln for ln in text.splitlines() if ln.startswith("gifnet: error")]) == 1
     assert list(out.parent.iterdir()) == []
 
 

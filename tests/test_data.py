@@ -56,7 +56,9 @@ def test_masks_are_complementary_and_sharp_is_recoverable(feather):
     # ... and blurred elsewhere: it differs from the sharp image and has less high-frequency energy
     assert np.abs(s.near[far_focus] - sharp[far_focus]).mean() > 0.02
     assert np.abs(s.far[near_focus] - sharp[near_focus]).mean() > 0.02
-    lap = lambda x: np.abs(np.diff(x, axis=1)).mean()
+    def lap(x):
+        return np.abs(np.diff(x, axis=1)).mean()
+
     assert lap(np.where(far_focus, s.near, 0)) < lap(np.where(far_focus, sharp, 0))
     # complementary soft masks: mask for the near image, 1 - mask for the far one, covering every pixel once
     recombined = s.mask * s.near + (1 - s.mask) * s.far

@@ -41,8 +41,8 @@ def test_smoke_run_loss_falls(data, tmp_path):
     trainer = Trainer(config(data, tmp_path / "run", steps=8), callbacks=[lambda step, logs: seen.append((step, logs))])
     out = trainer.fit()
     assert [s for s, _ in seen] == list(range(1, 9))
-    first = sum(l["ivif"] + l["mfif"] for _, l in seen[:2])
-    last = sum(l["ivif"] + l["mfif"] for _, l in seen[-2:])
+    first = sum(log["ivif"] + log["mfif"] for _, log in seen[:2])
+    last = sum(log["ivif"] + log["mfif"] for _, log in seen[-2:])
     assert last < 0.8 * first, (first, last)
     assert 0 < seen[0][1]["w_ir"] < 1 and seen[0][1]["lr"] == 1e-3
     # the save_pretrained folder
