@@ -53,6 +53,10 @@
 #                       since 2026-12-05
 #   r128expgraing12     r128expgrain with half the gamma range: the bundled soup's exposure run the same way
 #   r128grain5psg11     r128grain5psg12 with a quarter of the gamma range (--restore-gamma 1 1.1): does the trend go on?
+#   r128n75psg11        r128grain5psg11 with 1.5x the noise (--restore-noise 0 0.0075, grainy): twice the noise
+#                       (r128grain) raised TNO's and Lytro's SSIM and cost Lytro's SF, a quarter of the gamma range
+#                       sharpens; halfway on the noise with the sharper gamma. In fp32: started on a 2-core AVX2 machine
+#                       without native bf16, where bf16 is emulated and several times slower (fp32 29 s a batch)
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -127,6 +131,8 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
                        --restore-gamma 1 1.2 --steps "$2" ;;
     r128grain5psg11) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --per-sample-weights \
                        --restore-gamma 1 1.1 --steps "$2" ;;
+    r128n75psg11) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-noise 0 0.0075 --restore-grain 0.5 1 \
+                    --per-sample-weights --restore-gamma 1 1.1 --precision fp32 --steps "$2" ;;
   esac
 }
 
