@@ -56,7 +56,7 @@
 #   r128n75psg11        r128grain5psg11 with 1.5x the noise (--restore-noise 0 0.0075, grainy): twice the noise
 #                       (r128grain) raised TNO's and Lytro's SSIM and cost Lytro's SF, a quarter of the gamma range
 #                       sharpens; halfway on the noise with the sharper gamma. In fp32: started on a 2-core AVX2 machine
-#                       without native bf16, where bf16 is emulated and several times slower (fp32 29 s a batch)
+#                       without native bf16, where bf16 is emulated and several times slower (fp32 15 s a batch)
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
