@@ -49,14 +49,20 @@
 #                       source's default 2): ours sits nearer the infrared image's brightness than the authors' on TNO
 #   r128grain5psg12     r128grain5ps with half the gamma range (--restore-gamma 1 1.2): less of the mid-tone lift that
 #                       costs Lytro's SSIM its luminance term (BENCHMARKS.md, "Why the tone curve"); it sharpened
-#                       instead: 0.8 x r128grain5psg12 + 0.2 x r128expgrain, 2 of 64 whole-set cells below, is bundled
-#                       since 2026-12-05
+#                       instead: 0.8 x r128grain5psg12 + 0.2 x r128expgrain, 2 of 64 whole-set cells below, was bundled
+#                       2026-12-05 03:45-09:11
 #   r128expgraing12     r128expgrain with half the gamma range: the bundled soup's exposure run the same way
 #   r128grain5psg11     r128grain5psg12 with a quarter of the gamma range (--restore-gamma 1 1.1): does the trend go on?
 #   r128n75psg11        r128grain5psg11 with 1.5x the noise (--restore-noise 0 0.0075, grainy): twice the noise
 #                       (r128grain) raised TNO's and Lytro's SSIM and cost Lytro's SF, a quarter of the gamma range
 #                       sharpens; halfway on the noise with the sharper gamma. In fp32: started on a 2-core AVX2 machine
-#                       without native bf16, where bf16 is emulated and several times slower (fp32 15 s a batch)
+#                       without native bf16, where bf16 is emulated and several times slower (fp32 15 s a batch);
+#                       0.8 x r128n75psg11 + 0.2 x r128expgrain (2 of 64 whole-set cells below by 0.8) is bundled since
+#                       2026-12-05 09:11
+#   r128n10psg11        r128n75psg11 with twice r128grain5psg11's noise (--restore-noise 0 0.01): its soup with a fifth
+#                       of r128expgrain (bundled) misses SSIM on TNO and Lytro by half a point
+#                       each, and the noise has moved SSIM up more than SF down on TNO; a second point on that line to
+#                       average with r128n75psg11. fp32, as r128n75psg11
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
@@ -132,6 +138,8 @@ start() {     # the command that starts stage $1 for $2 batches (its length in s
     r128grain5psg11) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-grain 0.5 1 --per-sample-weights \
                        --restore-gamma 1 1.1 --steps "$2" ;;
     r128n75psg11) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-noise 0 0.0075 --restore-grain 0.5 1 \
+                    --per-sample-weights --restore-gamma 1 1.1 --precision fp32 --steps "$2" ;;
+    r128n10psg11) train --out "$RUNS/$1" --data "$DATA" "${FINETUNE[@]}" --restore-noise 0 0.01 --restore-grain 0.5 1 \
                     --per-sample-weights --restore-gamma 1 1.1 --precision fp32 --steps "$2" ;;
   esac
 }

@@ -1,6 +1,6 @@
 # The weights campaign's stages and their state, shared by run.sh and save_state.sh (sourced from the repository root).
 # Each stage with its length in batches, in the order they run (run.sh has their commands):
-STAGES=(release128:5000 r128restore:300 r128exposure:300 r128knee:300 r128restore4:300 r128grain:300 r128grain5:300 r128expgrain:300 r128grain5s4:300 r128expgrain4:300 r128grain5long:600 r128grain5ps:300 r128expgrainps:300 r128grain5pst4:300 r128grain5psg12:300 r128expgraing12:300 r128grain5psg11:300 r128n75psg11:300)
+STAGES=(release128:5000 r128restore:300 r128exposure:300 r128knee:300 r128restore4:300 r128grain:300 r128grain5:300 r128expgrain:300 r128grain5s4:300 r128expgrain4:300 r128grain5long:600 r128grain5ps:300 r128expgrainps:300 r128grain5pst4:300 r128grain5psg12:300 r128expgraing12:300 r128grain5psg11:300 r128n75psg11:300 r128n10psg11:300)
 PY=${PY:-.venv/bin/python}
 RUNS=${RUNS:-runs}
 steps_done() {  # the last logged batch of stage $1: its run folder's log, else its committed curve, else 0
