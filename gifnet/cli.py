@@ -447,12 +447,11 @@ def _run_train(args) -> int:
             given[name] = tuple(given[name])
     degradation = {f.name: getattr(args, f"restore_{f.name}") for f in dataclasses.fields(RestoreConfig)
                    if getattr(args, f"restore_{f.name}") is not None}          # --restore-<field>, given ones only
-    if degradation:
-        given["degradation"] = RestoreConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                for k, v in degradation.items()})
     focus = {name: getattr(args, flag) for name, flag in FOCUS_FLAGS.items() if getattr(args, flag) is not None}
-    if focus:                                                             # --focus-<field>, given ones only
-        given["multifocus"] = FocusConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in focus.items()})
+    for name, fields_given, kind in (("degradation", degradation, RestoreConfig), ("multifocus", focus, FocusConfig)):
+        if fields_given:       # a resumed run compares the given fields with its own; a new one fills in the rest
+            fields_given = {k: tuple(v) if isinstance(v, list) else v for k, v in fields_given.items()}
+            given[name] = fields_given if args.resume else kind(**fields_given)
     if args.resume:
         trainer = Trainer.resume(given.pop("out"), **given)
     else:

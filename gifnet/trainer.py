@@ -637,13 +637,25 @@ class Trainer:
     def resume(cls, out: PathLike, callbacks: Sequence[Callback] = (), **overrides) -> Trainer:
         """Continue the run in `out` from its latest checkpoint, with its own settings. Only the runtime fields
         (`TrainConfig.RUNTIME`: steps, device, threads, the data folder's location, checkpoint/validation/log
-        cadence) may be overridden; others are ignored with a warning."""
+        cadence) may be overridden; others are ignored with a warning that names those that differ from the run's.
+        `degradation` and `multifocus` may also be given as dicts of some of their fields (what `gifnet train
+        --resume --restore-noise ...` passes): only those fields are compared."""
         state = checkpoint.read(checkpoint.latest(out))
-        saved = state["config"]
-        changed = {k: v for k, v in overrides.items() if k not in TrainConfig.RUNTIME and saved.get(k) != v}
+        saved = TrainConfig.from_dict(state["config"])
+        changed = {}
+        for k, v in overrides.items():
+            if k in TrainConfig.RUNTIME:
+                continue
+            have = getattr(saved, k, None)
+            if isinstance(v, dict) and dataclasses.is_dataclass(have):     # some fields of a nested config
+                differ = {f: x for f, x in v.items() if getattr(have, f, None) != x}
+                if differ:
+                    changed[k] = differ
+            elif have != v:
+                changed[k] = v
         if changed:
             log.warning("resuming keeps the run's settings; ignoring %s", changed)
-        cfg = dataclasses.replace(TrainConfig.from_dict(saved), out=str(out),
+        cfg = dataclasses.replace(saved, out=str(out),
                                   **{k: v for k, v in overrides.items() if k in TrainConfig.RUNTIME})
         if state["step"] > cfg.steps:
             raise GifnetError(f"{out}: the checkpoint is at step {state['step']}, beyond steps={cfg.steps}",

@@ -152,6 +152,28 @@ def test_time_limit_stops_with_weights_and_resumes(data, tmp_path):
     assert again.step == 2
 
 
+def test_resume_warns_only_about_settings_that_differ(data, tmp_path, caplog, capsys):
+    """Resuming keeps the run's settings; the warning names the given ones that differ, field by field for the
+    nested configs the CLI passes as the --restore-*/--focus-* flags given."""
+    run = tmp_path / "run"
+    Trainer(config(data, run, steps=1, gate_init=(0.5, 0.5),
+                   degradation=RestoreConfig(noise=(0.0, 0.01), gamma=(1.0, 1.1)))).fit()
+    caplog.set_level("WARNING", logger="gifnet")
+    same = Trainer.resume(run, steps=2, gate_init=(0.5, 0.5), degradation={"noise": (0.0, 0.01)})
+    assert "ignoring" not in caplog.text                        # the same values: nothing to warn about
+    other = Trainer.resume(run, steps=2, crop=64, degradation={"noise": (0.0, 0.02)}, multifocus={"grid": (2, 6)})
+    warned = caplog.text.split("ignoring", 1)[1]
+    assert "'crop': 64" in warned and "'noise': (0.0, 0.02)" in warned
+    assert "gamma" not in warned and "multifocus" not in warned   # unchanged fields are not listed
+    for t in (same, other):                                      # and nothing was changed
+        assert t.cfg.crop == 32 and t.cfg.degradation == RestoreConfig(noise=(0.0, 0.01), gamma=(1.0, 1.1))
+    resume = ["train", "--out", str(run), "--resume", "--steps", "1", "--threads", "1", "--focus-disk", "1.5", "5"]
+    assert main([*resume, "--restore-gamma", "1", "1.1"]) == 0   # the CLI passes only the flags given
+    assert "ignoring" not in capsys.readouterr().err
+    assert main([*resume, "--restore-gamma", "1", "1.2"]) == 0
+    assert "ignoring {'degradation': {'gamma': (1.0, 1.2)}}" in capsys.readouterr().err
+
+
 def test_checkpoints_are_rotated_and_safe_to_load(data, tmp_path):
     t = Trainer(config(data, tmp_path / "run", steps=3, ckpt_every=1, keep_ckpts=2))
     t.fit()
