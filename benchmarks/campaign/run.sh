@@ -59,10 +59,10 @@
 #                       without native bf16, where bf16 is emulated and several times slower (fp32 15 s a batch);
 #                       0.8 x r128n75psg11 + 0.2 x r128expgrain (2 of 64 whole-set cells below by 0.8) is bundled since
 #                       2026-12-05 09:11
-#   r128n10psg11        r128n75psg11 with twice r128grain5psg11's noise (--restore-noise 0 0.01): its soup with a fifth
-#                       of r128expgrain (bundled) misses SSIM on TNO and Lytro by half a point
-#                       each, and the noise has moved SSIM up more than SF down on TNO; a second point on that line to
-#                       average with r128n75psg11. fp32, as r128n75psg11
+#   r128n10psg11        r128n75psg11 with twice r128grain5psg11's noise (--restore-noise 0 0.01): the bundled soup
+#                       misses SSIM on TNO and Lytro by half a point each; a second point on the noise line to average
+#                       with r128n75psg11 (fp32, as it). Half and half: both SSIM cells pass, Lytro SF and CT-MRI SF
+#                       and AG fall under the bar (2026-12-05; campaign README)
 # Each call runs one session of the first unfinished stage; when every stage is done, the script says so and exits
 # with status 3, which also ends the loop of README.md.
 # Run folders live in $RUNS (default runs/, not committed). A fresh machine continues exactly from the committed resume
