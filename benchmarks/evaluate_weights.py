@@ -11,7 +11,8 @@ a CPU budget; the table says so. Data: $GIFNET_SHARED/datasets/eval (reference d
 `--reference-cache FILE` keeps the reference model's per-pair scores in FILE (JSON, e.g. runs/reference-scores.json;
 not for the repository: they are numbers of the reference data) and reuses them while the reference checkpoint and
 the scoring code are unchanged (both hashed into the key; training code is not part of it), halving the time of
-the next evaluation.
+the next evaluation. `--decimals 2` prints the percentages to two decimals, to compare mixtures whose cells sit
+within a point of the bar.
 """
 from __future__ import annotations
 
@@ -129,6 +130,8 @@ def run() -> None:
     ap.add_argument("--limit", type=int, default=None, help="N pairs of each set only, evenly spaced")
     ap.add_argument("--groups", nargs="*", choices=list(EVAL_GROUPS), help="these groups only (default: all)")
     ap.add_argument("--reference-cache", type=Path, help="JSON file keeping the reference's scores between runs")
+    ap.add_argument("--decimals", type=int, default=0, choices=range(4),
+                    help="decimals of the percentages in the table (default 0; 2 to compare mixtures near the bar)")
     args = ap.parse_args()
     root = eval_root(args.shared)
     args.reference = args.reference or str(Path(args.shared) / "checkpoints/official/Final.model")
@@ -153,7 +156,7 @@ def run() -> None:
     print("| group | pairs | " + " | ".join(m.upper() for m in BAR) + " |")
     print("|---|---|" + "---|" * len(BAR))
     for name, n, means, ratios in rows:
-        cells = [f"{means[0, j]:.3g} / {means[1, j]:.3g} ({ratios[j]:.0f} %)" for j in range(len(BAR))]
+        cells = [f"{means[0, j]:.3g} / {means[1, j]:.3g} ({ratios[j]:.{args.decimals}f} %)" for j in range(len(BAR))]
         print(f"| {name} | {n} | " + " | ".join(cells) + " |")
     cells = [(r[j], m, name) for name, _, _, r in rows for j, m in enumerate(BAR)]
     below = [c for c in cells if c[0] < 95]
