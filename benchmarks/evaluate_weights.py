@@ -161,8 +161,9 @@ def run() -> None:
     cells = [(r[j], m, name) for name, _, _, r in rows for j, m in enumerate(BAR)]
     below = [c for c in cells if c[0] < 95]
     worst = min(cells)
-    listed = "".join(f"{', ' if i else ': '}{m.upper()} {g} {r:.1f} %" for i, (r, m, g) in enumerate(sorted(below)))
-    print(f"\n{len(below)} of {len(cells)} cells below 95 %{listed}; worst {worst[0]:.1f} %")
+    d = max(1, args.decimals)
+    listed = "".join(f"{', ' if i else ': '}{m.upper()} {g} {r:.{d}f} %" for i, (r, m, g) in enumerate(sorted(below)))
+    print(f"\n{len(below)} of {len(cells)} cells below 95 %{listed}; worst {worst[0]:.{d}f} %")
     print(f"ours / {args.reference} (ours as % of theirs); bar (>= 95 % everywhere) {'MET' if met else 'NOT met'}"
           + (f"; {args.limit} pairs of each set, evenly spaced" if args.limit else "; whole sets"))
 
