@@ -59,7 +59,7 @@
 #                       without native bf16, where bf16 is emulated and several times slower (fp32 15 s a batch);
 #                       0.8 x r128n75psg11 + 0.2 x r128expgrain (2 of 64 whole-set cells below by 0.8) was bundled
 #                       2026-12-05 09:11-13:18
-#   r128n10psg11        r128n75psg11 with twice r128grain5psg11's noise (--restore-noise 0 0.01): the bundled soup
+#   r128n10psg11        r128n75psg11 with twice r128grain5psg11's noise (--restore-noise 0 0.01): the soup bundled then
 #                       misses SSIM on TNO and Lytro by half a point each; a second point on the noise line to average
 #                       with r128n75psg11 (fp32, as it). Half and half: both SSIM cells pass, Lytro SF and CT-MRI SF
 #                       and AG fall under the bar (2026-12-05; campaign README). Since 2026-12-05 13:18 the bundled
